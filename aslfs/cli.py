@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "ensemble + TFLite export (model.tflite + inference_args.json)"),
     "evaluate": ("evaluate", "score an exported model on held-out data"),
     "predict": ("predict", "predict phrases for a competition directory or a parquet file"),
+    "demo": ("demo", "run the whole pipeline (dvc repro) and print the summary"),
 }
 
 

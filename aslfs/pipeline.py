@@ -85,8 +85,13 @@ def run_demo(root: str | Path = ".", force: bool = False) -> dict:
         raise AslfsError(f"{root}: no dvc.yaml here; run from the project root")
     environ = project_env(root)
     environ.setdefault("ASLFS_PIPELINE_RUN", time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
+    from aslfs.servers import PrefectForRun
+
     start = time.time()
-    dvc(root, "repro", *(["--force"] if force else []), environ=environ)
+    with PrefectForRun(root) as prefect_server:
+        if prefect_server.url:
+            environ["PREFECT_API_URL"] = prefect_server.url
+        dvc(root, "repro", *(["--force"] if force else []), environ=environ)
     summary = read_summary(root)
     print(format_summary(summary, time.time() - start))
     return summary

@@ -127,3 +127,38 @@ def stop(root: str | Path = ".", grace: float = 10.0) -> list[str]:
             stopped.append(name)
         (root / ".servers" / f"{name}.json").unlink(missing_ok=True)
     return stopped
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class PrefectForRun:
+    """Context manager: a Prefect server on a free 127.0.0.1 port for one pipeline run, unless ``PREFECT_API_URL`` is
+    already set. Stage processes then share it instead of each starting a temporary server (about 9 s each)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.url: str | None = None
+        self._started = False
+
+    def __enter__(self) -> "PrefectForRun":
+        if os.environ.get("PREFECT_API_URL"):
+            self.url = os.environ["PREFECT_API_URL"]
+            return self
+        try:
+            urls = start(self.root, prefect_port=free_port(), which=("prefect",), timeout=60)
+        except AslfsError as err:  # fall back to Prefect's temporary per-process servers
+            print(f"note: no shared Prefect server ({err}); stages use temporary servers", file=sys.stderr)
+            return self
+        self._started = True
+        self.url = urls["prefect"] + "/api"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._started:
+            stop(self.root)

@@ -1,0 +1,21 @@
+"""Shared wrapper of the DVC stage entry points: environment set-up and one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from aslfs import env
+
+
+def stage_main(name: str, main: Callable[[list[str]], object], argv: list[str] | None = None) -> int:
+    """Run a stage's ``main(argv)``; a user error prints ``stage <name>: error: <one line>`` and exits 2."""
+    env.setup()
+    from aslfs.errors import AslfsError
+
+    try:
+        main(sys.argv[1:] if argv is None else argv)
+    except AslfsError as err:
+        print(f"stage {name}: error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -97,3 +97,43 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return parse_params(raw, str(path))
+
+
+class AugmentParams(Section):
+    """Training augmentation (reference-spec §3; ``aslfs.data.augment.build_augmentation``).
+
+    Defaults reproduce the reference exactly, quirks included; each ``*_fixed`` / switch fixes one documented QUIRK.
+    """
+
+    #: Flip probability (§3.1).
+    flip_p: float = Field(0.5, ge=0.0, le=1.0)
+    #: Outer CutMix probability (§3.2); the partner is another sequence of the same participant.
+    cutmix_p: float = Field(0.5, ge=0.0, le=1.0)
+    #: Decoder-input masking (§3.12): each of the 33 target positions becomes id 62 with this probability.
+    decoder_mask_p: float = Field(0.2, ge=0.0, le=1.0)
+    #: §3.10 QUIRK: the reference SpatialMask is a no-op; True masks a box of 5–10 % of the x/y extent.
+    spatial_mask_fixed: bool = False
+    #: §3.7 QUIRK: FingersDrop unions 12 draws (4–10 fingers); True drops 2–5 distinct fingers.
+    fingers_drop_fixed: bool = False
+    #: §3.7 QUIRK: OnWindows tests p twice (0.5625); True tests it once (0.75).
+    on_windows_single_check: bool = False
+    #: §3.9 QUIRK: TemporalMask counts are exactly 1, 2, 4; True draws 1–2, 2–3, 4–5.
+    temporal_mask_inclusive_counts: bool = False
+    #: §3.8 QUIRK: a forced OneOf still applies its own p; True honours the force (inner body-part OneOf always fires).
+    one_of_force_fixed: bool = False
+    #: Option (not a reference quirk): SpatialAffine keeps landmarks with x = y = 0 (missing) at 0.
+    affine_keep_missing: bool = False
+
+
+class SamplingParams(Section):
+    """Per-sample pipeline (``aslfs.data.sample``): resize/pad, targets and round-2 epoch sampling."""
+
+    #: Frames per training sample (§2.2): longer sequences are resized in time, shorter ones zero-padded.
+    max_len: int = Field(384, ge=1)
+    #: Time resize for T > max_len, used by training and by the exported graph: ``linear`` (half-pixel-centre linear,
+    #: = tf.image.resize bilinear without antialias) or ``nearest`` (the reference training code, frame ⌊i·T/max_len⌋).
+    resize_mode: Literal["linear", "nearest"] = "linear"
+    #: Score of supplemental rows (§1.8); OOF scores are clipped to [0, 1].
+    supplemental_score: float = Field(0.5, ge=0.0, le=1.0)
+    #: §4.9 QUIRK: backward labels are padded with id 0 to the batch's longest target; True pads with 59 to 33.
+    backward_pad_fixed: bool = False

@@ -137,3 +137,89 @@ class SamplingParams(Section):
     supplemental_score: float = Field(0.5, ge=0.0, le=1.0)
     #: §4.9 QUIRK: backward labels are padded with id 0 to the batch's longest target; True pads with 59 to 33.
     backward_pad_fixed: bool = False
+
+
+class TrainRoundParams(Section):
+    """Training settings of one round (reference-spec §5; ``aslfs.training.trainer.train_model``).
+
+    Defaults are the kaggle-1st recipe of round 1 (cfg_1); ``TrainParams.round2`` overrides the round-2 values.
+    """
+
+    #: Model preset (``aslfs.models.config.PRESETS``) and field overrides.
+    preset: str = "kaggle-1st-round1"
+    model_overrides: dict[str, int | float | bool | str] = Field(default_factory=dict)
+    epochs: int = Field(300, ge=1)
+    #: Micro-batch size; the optimizer steps every ``grad_accum`` micro-batches (effective batch = product).
+    batch_size: int = Field(64, ge=1)
+    grad_accum: int = Field(8, ge=1)
+    peak_lr: float = Field(4.5e-3, gt=0.0)
+    #: AdamW decoupled weight decay, applied to every trainable parameter (no exclusions, as the reference).
+    weight_decay: float = Field(0.05, ge=0.0)
+    #: Linear warm-up from 0 over this many epochs, then half cosine to 0 at the last epoch (stepped per micro-batch).
+    warmup_epochs: float = Field(10.0, ge=0.0)
+    #: Training rows with fewer raw frames are dropped (round 1: 15; validation is never filtered).
+    min_seq_len: int = Field(15, ge=0)
+    #: ``auto``: mixed_float16 when a GPU is present; ``on``/``off`` force it.
+    mixed_precision: Literal["auto", "on", "off"] = "off"
+    #: Evaluate (greedy decoding of the validation fold) every this many epochs, and after the last one.
+    eval_every: int = Field(10, ge=1)
+
+
+class TrainParams(Section):
+    """Training (``stages/train.py``): per-round recipe plus settings shared by both rounds."""
+
+    round1: TrainRoundParams = TrainRoundParams()
+    round2: TrainRoundParams = TrainRoundParams(preset="kaggle-1st-round2", epochs=400, weight_decay=0.08,
+                                                min_seq_len=1, mixed_precision="auto")
+    beta_1: float = Field(0.9, ge=0.0, lt=1.0)
+    beta_2: float = Field(0.999, ge=0.0, lt=1.0)
+    epsilon: float = Field(1e-8, gt=0.0)
+    #: Global-norm clipping of the accumulated gradient (0 = off).
+    clipnorm: float = Field(4.0, ge=0.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    #: Round-2 loss = (1 − confidence_weight)·((1 − backward_weight)·CE_fwd + backward_weight·CE_bwd)
+    #: + confidence_weight·BCE (reference: 0.4 and 0.02 → 0.98·(0.6·CE_fwd + 0.4·CE_bwd) + 0.02·BCE).
+    backward_weight: float = Field(0.4, ge=0.0, le=1.0)
+    confidence_weight: float = Field(0.02, ge=0.0, le=1.0)
+    #: Joint CTC: total = (1 − ctc_weight)·attention loss + ctc_weight·CTC (needs a model with ``ctc_head``).
+    ctc_weight: float = Field(0.0, ge=0.0, le=1.0)
+    #: Length bucketing (beyond the reference): batches of similar lengths padded to the smallest bucket ≥ their
+    #: longest sample; False pads every batch to max_len.
+    bucketing: bool = True
+    buckets: list[int] = Field(default_factory=lambda: [96, 160, 256, 384])
+    #: Batches per length-sorting window when bucketing.
+    bucket_window: int = Field(32, ge=1)
+    #: Data-loading workers (keras PyDataset); processes when use_multiprocessing, else threads; 0 = main thread.
+    workers: int = Field(2, ge=0)
+    use_multiprocessing: bool = True
+    max_queue_size: int = Field(8, ge=1)
+    #: Batch size of validation decoding.
+    eval_batch_size: int = Field(64, ge=1)
+    #: Dummy-phrase rule for ``score_pp``: raw frames below ``pp_min_frames``, or (round 2) confidence below
+    #: ``pp_min_confidence``.
+    pp_min_frames: int = Field(15, ge=0)
+    pp_min_confidence: float = Field(0.15, ge=0.0, le=1.0)
+    #: §6.1 QUIRK of the reference's PyTorch validation: a prediction without an end token counts as empty.
+    #: False keeps its characters (what the exported model does).
+    empty_without_end: bool = False
+    #: keras ``jit_compile``: ``auto`` (XLA on GPU / JAX), ``on``, ``off``.
+    jit_compile: Literal["auto", "on", "off"] = "auto"
+    steps_per_execution: int = Field(1, ge=1)
+    #: Keras fit verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+    verbose: int = Field(2, ge=0, le=2)
+
+
+class OofParams(Section):
+    """Out-of-fold confidence targets (``stages/oof.py``, reference-spec §1.8)."""
+
+    #: Where the round-1 predictions come from: each run's ``val_predictions.csv`` (its last evaluation, as the
+    #: reference's validation dumps) or a fresh greedy decode with its ``model.keras``.
+    source: Literal["predictions", "model"] = "predictions"
+    #: Batch size of the validation decoding (``source: model``).
+    batch_size: int = Field(64, ge=1)
+    #: Score given to supplemental rows in the table (round 2 overrides it with ``sampling.supplemental_score``).
+    supplemental_score: float = Field(0.5, ge=0.0, le=1.0)
+    #: Supplemental rows with longer phrases are left out (reference: phrase_len < 33).
+    max_supplemental_phrase_len: int = Field(32, ge=1)
+    #: See ``TrainParams.empty_without_end``.
+    empty_without_end: bool = False

@@ -1,0 +1,178 @@
+"""The OOF table (reference-spec §1.8): round-1 out-of-fold predictions → per-sequence ``score`` for round 2.
+
+For every round-1 fold model (any number of seeds per fold), its validation predictions (the raw greedy decode of
+its own validation fold, no dummy-phrase rule) give a per-sequence score ``(len(gt) − DL(gt, pred)) / len(gt)``
+(unrestricted Damerau-Levenshtein, may be negative); scores are averaged over the seeds available for the fold.
+The table then holds every non-supplemental row of the folds table (folds-table order) with its score, followed by
+the supplemental rows whose phrase has at most ``max_supplemental_phrase_len`` (32) characters, with score
+``supplemental_score`` (0.5). Round 2 clips the scores to [0, 1] when it reads them.
+
+Columns: ``sequence_id, participant_id, fold, phrase, phrase_len, is_sup, score, n_seeds``.
+
+The predictions come from each model directory's ``val_predictions.csv`` (written by :func:`train_model` at its
+last evaluation with the final weights, like the reference's ``val_data_seed*.pth`` dumps), or, with
+``source="model"``, are decoded again from its ``model.keras``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aslfs.errors import DataError
+from aslfs.metrics import sequence_scores_dl
+
+OOF_COLUMNS = ("sequence_id", "participant_id", "fold", "phrase", "phrase_len", "is_sup", "score", "n_seeds")
+
+
+def read_run(model_dir) -> dict:
+    """``metrics.json`` facts of a training output directory (round, fold, seed)."""
+    path = Path(model_dir) / "metrics.json"
+    if not path.is_file():
+        raise DataError(f"{model_dir}: not a training output (no metrics.json)")
+    facts = json.loads(path.read_text())
+    for key in ("round", "fold", "seed"):
+        if key not in facts:
+            raise DataError(f"{path}: lacks '{key}'")
+    return facts
+
+
+def read_predictions(model_dir) -> pd.DataFrame:
+    path = Path(model_dir) / "val_predictions.csv"
+    if not path.is_file():
+        raise DataError(f"{model_dir}: no val_predictions.csv (train it to the end first)")
+    preds = pd.read_csv(path, keep_default_na=False, dtype={"phrase": str, "prediction": str})
+    for col in ("sequence_id", "phrase", "prediction"):
+        if col not in preds.columns:
+            raise DataError(f"{path}: lacks column '{col}'")
+    return preds
+
+
+def predict_from_model(model_dir, data_dir, folds_csv, fold: int, batch_size: int = 64,
+                       empty_without_end: bool = False, max_len: int | None = None,
+                       resize_mode: str = "linear") -> pd.DataFrame:
+    """Decode the validation fold again with ``<model_dir>/model.keras`` (same columns as val_predictions.csv)."""
+    import keras
+
+    from aslfs.data.store import SequenceStore
+    from aslfs.training.evaluation import Validator
+    from aslfs.training.loader import SequenceBatches
+    from aslfs.training.losses import LossConfig
+    from aslfs.training.trainer import build_tables, read_folds
+
+    path = Path(model_dir) / "model.keras"
+    if not path.is_file():
+        raise DataError(f"{model_dir}: no model.keras")
+    net = keras.saving.load_model(path, compile=False)
+    store = SequenceStore(data_dir)
+    _, _, val = build_tables(store.index, read_folds(folds_csv), 1, fold, 0)
+    batches = SequenceBatches(store, val, batch_size, training=False, round=1,
+                              max_len=max_len or net.model_config.max_len, resize_mode=resize_mode, workers=0)
+    preds, _ = Validator(net, batches, val, LossConfig(), 1, empty_without_end=empty_without_end).predict()
+    return preds
+
+
+def fold_scores(per_seed: list[pd.DataFrame]) -> pd.DataFrame:
+    """Average the per-sequence DL scores of several seeds' predictions of one fold.
+
+    Args:
+        per_seed: prediction tables (``sequence_id, phrase, prediction``) of the same validation rows.
+
+    Returns:
+        ``sequence_id, score, n_seeds``.
+    """
+    parts = []
+    for preds in per_seed:
+        s = sequence_scores_dl(preds["phrase"].astype(str).tolist(), preds["prediction"].astype(str).tolist())
+        parts.append(pd.DataFrame({"sequence_id": preds["sequence_id"].to_numpy(), "score": s}))
+    both = pd.concat(parts, ignore_index=True)
+    out = both.groupby("sequence_id", sort=False)["score"].agg(["mean", "size"]).reset_index()
+    return out.rename(columns={"mean": "score", "size": "n_seeds"})
+
+
+def build_oof_table(data_dir, folds_csv, model_dirs, params=None) -> pd.DataFrame:
+    """The OOF table for the round-1 runs in ``model_dirs`` (module docstring).
+
+    Args:
+        data_dir: the normalised store (phrases of every row).
+        folds_csv: the folds table.
+        model_dirs: round-1 training output directories (fold ≥ 0; any number of seeds per fold).
+        params: :class:`aslfs.config.OofParams`.
+
+    Raises:
+        DataError: a directory is not a round-1 fold run, or a fold has no run, or a run's predictions do not
+            cover its validation fold.
+    """
+    from aslfs.config import OofParams
+    from aslfs.data.store import SequenceStore
+    from aslfs.training.trainer import read_folds
+
+    params = params or OofParams()
+    store = SequenceStore(data_dir)
+    folds = read_folds(folds_csv)
+    index = store.index[["sequence_id", "participant_id", "phrase", "is_supplemental"]]
+    table = folds[["sequence_id", "fold"]].merge(index, on="sequence_id", how="inner")
+    table["is_sup"] = table["is_supplemental"].astype(bool)
+    main = table[~table["is_sup"]].copy()
+
+    by_fold: dict[int, list[pd.DataFrame]] = {}
+    for d in model_dirs:
+        facts = read_run(d)
+        if int(facts["round"]) != 1:
+            raise DataError(f"{d}: a round-{facts['round']} run; the OOF table needs round-1 runs")
+        fold = int(facts["fold"])
+        if fold < 0:
+            raise DataError(f"{d}: a full-fit run (fold -1) has no out-of-fold predictions")
+        if params.source == "model":
+            preds = predict_from_model(d, data_dir, folds_csv, fold, params.batch_size, params.empty_without_end)
+        else:
+            preds = read_predictions(d)
+        want = set(main.loc[main["fold"] == fold, "sequence_id"].tolist())
+        have = set(preds["sequence_id"].tolist())
+        if want - have:
+            raise DataError(f"{d}: its predictions miss {len(want - have)} of the {len(want)} sequences of fold "
+                            f"{fold} (first: {sorted(want - have)[0]}); was it trained on these folds?")
+        by_fold.setdefault(fold, []).append(preds[preds["sequence_id"].isin(want)])
+    missing = sorted(set(main["fold"].unique().tolist()) - set(by_fold))
+    if missing:
+        raise DataError(f"OOF: no round-1 run for fold(s) {missing}")
+
+    scores = pd.concat([fold_scores(runs) for runs in by_fold.values()], ignore_index=True)
+    main = main.merge(scores, on="sequence_id", how="left")
+    main["is_sup"] = 0
+    sup = table[table["is_sup"]].copy()
+    sup = sup[sup["phrase"].astype(str).str.len() <= params.max_supplemental_phrase_len]
+    sup["score"] = float(params.supplemental_score)
+    sup["n_seeds"] = 0
+    sup["is_sup"] = 1
+    out = pd.concat([main, sup], ignore_index=True)
+    out["phrase_len"] = out["phrase"].astype(str).str.len()
+    out["n_seeds"] = out["n_seeds"].astype(np.int64)
+    return out[list(OOF_COLUMNS)]
+
+
+def write_oof_table(data_dir, folds_csv, model_dirs, out_csv, params=None, track: bool = True) -> pd.DataFrame:
+    """:func:`build_oof_table` → ``out_csv`` (atomically); logs an MLflow run (kind ``oof``) when ``track``."""
+    from aslfs.training.checkpoint import write_text_atomic
+
+    table = build_oof_table(data_dir, folds_csv, model_dirs, params)
+    write_text_atomic(out_csv, table.to_csv(index=False))
+    main = table[table["is_sup"] == 0]
+    summary = {"oof_score_mean": float(main["score"].mean()), "rows": len(table),
+               "supplemental_rows": int((table["is_sup"] == 1).sum()),
+               "mean_seeds": float(main["n_seeds"].mean())}
+    for fold, part in main.groupby("fold"):
+        summary[f"fold{int(fold)}_score_mean"] = float(part["score"].mean())
+    print("OOF: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()),
+          flush=True)
+    if track:
+        from aslfs import tracking
+
+        with tracking.start_run("oof", "oof", params={"model_dirs": [str(d) for d in model_dirs],
+                                                      "oof": (params.model_dump() if params else {})}) as tracker:
+            tracker.log_metrics(summary)
+            tracker.log_artifact(out_csv)
+    return table

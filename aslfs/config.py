@@ -43,6 +43,10 @@ class SynthParams(Section):
     hand_dropout: float = Field(0.08, ge=0.0, lt=1.0)
     #: Fraction of signers who sign with the left hand.
     left_handed_fraction: float = Field(0.25, ge=0.0, le=1.0)
+    #: Fraction of hurried, clipped recordings (holds of 1-2 frames, no rest): the short tail of the real corpus.
+    fast_fraction: float = Field(0.02, ge=0.0, le=1.0)
+    #: Worker processes (one parquet file at a time each); the output does not depend on it.
+    workers: int = Field(1, ge=1)
 
 
 class SelectParams(Section):

@@ -45,6 +45,8 @@ def write_landmark_file(
     path: str | Path,
     sequences: list[tuple[int, np.ndarray]],
     row_group_frames: int = 20_000,
+    compression: str = "snappy",
+    byte_stream_split: bool = False,
 ) -> None:
     """Write one landmark parquet file.
 
@@ -53,6 +55,10 @@ def write_landmark_file(
         sequences: ``(sequence_id, frames)`` pairs; ``frames`` is float32 (T, 1629) in ``ALL_COLUMNS`` order.
             Frame numbers are written as 0..T-1.
         row_group_frames: rows per parquet row group (readers stream one row group at a time).
+        compression: parquet codec (``snappy``, ``zstd``, ...).
+        byte_stream_split: store the coordinate columns with the BYTE_STREAM_SPLIT encoding and no dictionary
+            (much smaller with ``zstd`` when the values are rounded, as the synthetic generator does; any parquet
+            reader decodes it).
     """
     schema = landmark_schema()
     seq_ids = np.concatenate([np.full(len(f), sid, np.int64) for sid, f in sequences]) if sequences else np.zeros(0, np.int64)
@@ -68,7 +74,10 @@ def write_landmark_file(
     table = pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, row_group_size=row_group_frames, compression="snappy")
+    encoding = {}
+    if byte_stream_split:
+        encoding = {"use_dictionary": ["sequence_id", "frame"], "use_byte_stream_split": list(ALL_COLUMNS)}
+    pq.write_table(table, path, row_group_size=row_group_frames, compression=compression, **encoding)
 
 
 def write_metadata_csv(path: str | Path, rows: pd.DataFrame) -> None:

@@ -239,7 +239,7 @@ class SpeechTransformerDecoder(keras.layers.Layer):
         return [layer.cross_attention.compute_key_value(encoder_output) for layer in self.decoder_layers]
 
     def init_self_cache(self, batch_size, max_steps, dtype=None):
-        """An empty self-attention cache: ``num_layers`` zero tensors ``(batch_size, 2, max_steps, heads, head_dim)``."""
+        """An empty self-attention cache: ``num_layers`` zeros ``(batch_size, 2, max_steps, heads, head_dim)``."""
         dtype = dtype or self.compute_dtype
         shape = (batch_size, 2, int(max_steps), self.num_heads, self.head_dim)
         return [ops.zeros(shape, dtype=dtype) for _ in range(self.num_layers)]

@@ -148,6 +148,23 @@ def test_cached_steps_equal_the_full_pass():
         np.testing.assert_allclose(_np(logits), full[2:, k], rtol=1e-5, atol=1e-5)
 
 
+def test_mixed_precision_cached_steps_match_the_full_pass():
+    keras.utils.set_random_seed(6)
+    decoder = SpeechTransformerDecoder(32, num_heads=4, intermediate_dim=64, dtype="mixed_float16")
+    ids = np.array([[START_ID, 4, 9, PAD_ID, 3]], np.int32)
+    enc = np.random.default_rng(6).normal(size=(1, 6, 32)).astype("float32")
+    full = decoder(ids, enc)
+    assert keras.backend.standardize_dtype(full.dtype) == "float16"
+    assert keras.backend.standardize_dtype(decoder.position_table.dtype) == "float32"
+    cross = decoder.precompute_cross_cache(enc)
+    cache = decoder.init_self_cache(1, 5)
+    assert keras.backend.standardize_dtype(cache[0].dtype) == "float16"
+    positions = decoder_position_ids(ids)
+    for k in range(5):
+        logits, cache = decoder.step(ids[:, k : k + 1], k, cache, cross, position_ids=positions[:, k : k + 1])
+        np.testing.assert_allclose(_np(logits).astype(np.float32), _np(full)[:, k].astype(np.float32), atol=2e-2)
+
+
 def test_dropout_only_in_training():
     decoder = small_decoder()
     ids = np.array([[START_ID, 4, 9, 12]], np.int32)

@@ -9,7 +9,7 @@
   (``w_ctc = 0`` leaves ``L = L_att``; ``w_ctc = 1`` trains the CTC head alone). The CTC labels are the phrase's
   characters (no EOS), the input lengths the numbers of real frames; per sequence the loss is divided by its label
   length and then averaged over the batch (PyTorch ``CTCLoss(reduction="mean")``); infinite losses (more labels than
-  frames) count as 0 (``zero_infinity``).
+  frames than the labels need) count as 0 (``zero_infinity``).
 
 All losses are computed in float32 (logits are cast first), so they are unchanged under a mixed-precision policy.
 """
@@ -88,7 +88,14 @@ def ctc_loss(token_ids, ctc_logits, padding_mask, blank_id: int = VOCAB_SIZE):
     frames = ops.sum(ops.cast(padding_mask, "int32"), axis=1)
     per_seq = ops.ctc_loss(labels, ops.cast(ctc_logits, "float32"), label_len, frames, mask_index=blank_id)
     per_seq = ops.cast(per_seq, "float32") / ops.maximum(ops.cast(label_len, "float32"), 1.0)
-    per_seq = ops.where(ops.isfinite(per_seq), per_seq, ops.zeros_like(per_seq))
+    # an alignment needs one frame per label plus a blank between equal neighbours; backends return inf or a huge
+    # finite value when there are fewer frames, so such sequences are zeroed explicitly (PyTorch's zero_infinity)
+    position = ops.arange(ops.shape(labels)[1] - 1, dtype="int32")
+    repeats = ops.logical_and(ops.equal(labels[:, 1:], labels[:, :-1]),
+                              ops.less(position + 1, ops.expand_dims(label_len, 1)))
+    needed = label_len + ops.sum(ops.cast(repeats, "int32"), axis=1)
+    feasible = ops.logical_and(ops.greater_equal(frames, needed), ops.isfinite(per_seq))
+    per_seq = ops.where(feasible, per_seq, ops.zeros_like(per_seq))
     return ops.mean(per_seq)
 
 

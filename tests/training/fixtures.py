@@ -1,0 +1,45 @@
+"""A tiny normalised sequence store and folds table for the training tests (random but learnable data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aslfs.data.store import write_index, write_meta, write_shard
+
+PHRASES = ("3 main st", "coffee", "hello world", "42 elm", "www.a.com", "+1-555", "blue sky", "zebra 9")
+
+
+def make_store(root: str | Path, n: int = 48, participants: int = 6, supplemental: int = 0,
+               frames: tuple[int, int] = (12, 60), seed: int = 0, n_folds: int = 4,
+               phrases: tuple[str, ...] = PHRASES) -> tuple[Path, Path]:
+    """Write ``<root>/store`` (normalised, (T, 130, 3)) and ``<root>/folds.csv``; returns their paths.
+
+    Each phrase has its own fixed random template (so the mapping landmarks → phrase is learnable), plus noise.
+    Folds are by participant; the last ``supplemental`` rows are supplemental.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    templates = {p: rng.normal(size=(8, 130, 3)).astype(np.float32) for p in phrases}
+    arrays, rows = [], []
+    for i in range(n + supplemental):
+        phrase = phrases[i % len(phrases)]
+        t = int(rng.integers(frames[0], frames[1] + 1))
+        base = templates[phrase][np.minimum(np.arange(t) * 8 // t, 7)]
+        arrays.append((base + 0.1 * rng.normal(size=base.shape)).astype(np.float32))
+        rows.append({"file_id": 1, "sequence_id": 1000 + i, "participant_id": int(i % participants), "phrase": phrase,
+                     "seq_len": t, "is_supplemental": i >= n, "shard": "1"})
+    store = root / "store"
+    offsets = write_shard(store / "shards" / "1.npy", arrays)
+    index = pd.DataFrame(rows)
+    index["offset"] = offsets
+    write_index(store, index)
+    write_meta(store, "normalized", (130, 3))
+    folds = index[["sequence_id", "participant_id", "is_supplemental"]].copy()
+    folds["fold"] = folds["participant_id"] % n_folds
+    folds = folds[["sequence_id", "participant_id", "fold", "is_supplemental"]]
+    folds_csv = root / "folds.csv"
+    folds.to_csv(folds_csv, index=False)
+    return store, folds_csv

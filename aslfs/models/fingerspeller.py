@@ -159,3 +159,32 @@ def build_model(config: ModelConfig | Mapping | str, **overrides) -> FingerSpell
         if overrides:
             config = config.replace(**overrides)
     return FingerSpeller(config)
+
+
+def describe_model(config: ModelConfig | str, **overrides) -> str:
+    """A text summary of a model: its configuration, trainable parameters per component, and as the last line
+    ``trainable parameters: N``. The model is built (weights created) but never run."""
+    name = config if isinstance(config, str) else None
+    model = build_model(config, **overrides)
+    cfg = model.model_config
+    counts = model.parameter_counts()
+    lines = [f"model: {name or 'custom'}"]
+    lines += [f"  {key}: {value}" for key, value in cfg.to_dict().items()]
+    lines.append("components (trainable parameters):")
+    enc = model.encoder
+    for key, value in counts.items():
+        if key in ("total", "non_trainable"):
+            continue
+        lines.append(f"  {key}: {value:,}")
+        if key == "encoder":
+            extractors = [enc.feature_extractor, *enc.part_feature_extractors]
+            lines.append(f"    feature extractors ({len(extractors)}): {sum(_trainable(x) for x in extractors):,}")
+            if enc.blocks:
+                lines.append(f"    blocks: {len(enc.blocks)} x {_trainable(enc.blocks[0]):,}")
+    lines.append(f"non-trainable parameters: {counts['non_trainable']:,}")
+    lines.append(f"trainable parameters: {counts['total']}")
+    return "\n".join(lines)
+
+
+def _trainable(layer) -> int:
+    return int(sum(np.prod(w.shape) for w in layer.trainable_weights))

@@ -4,6 +4,15 @@ Conventions: ids follow ``aslfs.vocab`` (pad 59, start 60, end 61); a decoder is
 ``aslfs.models.decoder.SpeechTransformerDecoder``; ``encoder_padding_mask`` is bool ``(B, T)`` with ``True`` = real
 frame. ``greedy_decode`` and ``ctc_greedy_decode_ops`` use ``keras.ops`` only (static-shape loop state), so they
 run eagerly, under ``tf.function(jit_compile=True)``/``jax.jit``, and inside a TFLite export.
+
+TFLite notes (checked by ``tests/test_decoding.py``, TF 2.21, builtin ops only):
+- The ``ops.while_loop`` with a data-dependent condition (early stop) converts to a TFLite ``WHILE`` and stops early
+  inside the interpreter; ``ops.slice_update`` becomes ``DYNAMIC_UPDATE_SLICE``.
+- ``keras.ops.argmax`` on floats emits ``BitwiseAnd`` on the TF backend (a negative-zero fix), which is not a builtin:
+  ``_argmax_last`` is used instead.
+- The caches are heads-major ``(B, heads, L, head_dim)`` so that attention is two ``BATCH_MATMUL`` per step without
+  transposing or slicing the cross-attention cache in every loop iteration (the ``(B, L, heads, head_dim)`` layout
+  cost about 10x more time at T = 384).
 """
 
 from __future__ import annotations
@@ -129,9 +138,11 @@ def greedy_decode(
     batch_size = ops.shape(encoder_outputs[0])[0]
 
     cross_caches = [d.precompute_cross_cache(e, m) for d, e, m in zip(decoders, encoder_outputs, masks)]
+    # loop state holds flat tensors: the (key, value) pairs of every layer of every decoder, in order
     self_caches = []
     for d, cross in zip(decoders, cross_caches):
-        self_caches.extend(d.init_self_cache(batch_size, max_steps, dtype=cross[0].dtype))
+        for key, value in d.init_self_cache(batch_size, max_steps, dtype=cross[0][0].dtype):
+            self_caches.extend((key, value))
     layer_counts = [d.num_layers for d in decoders]
 
     pad_row = ops.one_hot(ops.convert_to_tensor([pad_id], dtype="int32"), vocab_size, dtype="float32")  # (1, V)
@@ -157,11 +168,11 @@ def greedy_decode(
         new_caches = []
         offset = 0
         for decoder, cross, mask, weight, n in zip(decoders, cross_caches, masks, weights, layer_counts):
-            logits, cache = decoder.step(
-                token_ids, step, list(caches[offset : offset + n]), cross, mask, position_ids=position_ids
-            )
-            offset += n
-            new_caches.extend(cache)
+            own = [(caches[offset + 2 * i], caches[offset + 2 * i + 1]) for i in range(n)]
+            logits, cache = decoder.step(token_ids, step, own, cross, mask, position_ids=position_ids)
+            offset += 2 * n
+            for key, value in cache:
+                new_caches.extend((key, value))
             term = ops.cast(logits, "float32") * weight
             mixed = term if mixed is None else mixed + term
         picked = _argmax_last(mixed)

@@ -33,20 +33,24 @@ class CachedAttention(keras.layers.Layer):
         key_value: float tensor ``(B, Lk, hidden_dim)`` or ``None``. The keys/values input; ``None`` means
             self-attention (``key_value = query``). Ignored when ``cache`` is given without ``cache_update_index``.
         attention_mask: bool tensor ``(B, Lq, Lk)`` (or broadcastable to it), ``True`` = the query may attend to
-            that key. Masked scores are filled with the minimum of the compute dtype (fp16-safe). ``None`` = attend
-            everywhere. With a self-attention cache, ``Lk`` is the cache length ``S``. The softmax runs in float32
-            (``aslfs.layers.masking.masked_softmax``).
-        cache: float tensor ``(B, 2, S, num_heads, head_dim)`` or ``None``: keys (index 0) and values (index 1).
-            With ``cache_update_index`` it is a self-attention cache: the keys/values of ``query`` (``Lq`` steps)
-            are written at ``[cache_update_index, cache_update_index + Lq)`` and the query attends over the whole
-            updated cache (mask the unwritten slots with ``attention_mask``). Without ``cache_update_index`` it is
-            a fixed cache (e.g. from ``compute_key_value``) that is used as is.
+            that key; ``None`` = attend everywhere. With a self-attention cache, ``Lk`` is the cache length ``S``.
+            The softmax runs in float32 (``aslfs.layers.masking.masked_softmax``).
+        cache: ``(key, value)`` tuple of float tensors ``(B, num_heads, S, head_dim)``, or ``None``. With
+            ``cache_update_index`` it is a self-attention cache: the keys/values of ``query`` (``Lq`` steps) are
+            written at ``[cache_update_index, cache_update_index + Lq)`` and the query attends over the whole updated
+            cache (mask the unwritten slots with ``attention_mask``). Without ``cache_update_index`` it is a fixed
+            cache (e.g. from ``compute_key_value``) that is used as is.
         cache_update_index: int or scalar int tensor, the write position in a self-attention cache.
         training: bool. Enables the probability dropout.
 
     Returns:
         ``output`` ``(B, Lq, hidden_dim)`` when ``cache`` is ``None``, else the tuple ``(output, cache)`` with the
-        updated (or unchanged) cache.
+        updated (or unchanged) ``(key, value)`` cache.
+
+    Cache layout:
+        Heads-major ``(B, heads, length, head_dim)``, keys and values as two tensors: both attention products are
+        then plain batched matmuls (TFLite ``BATCH_MATMUL``, ``adj_y`` for the keys) with no per-step transpose or
+        slice of the cache, which matters in a decode loop whose cross-attention cache holds up to 384 frames.
 
     Masking:
         There is no implicit Keras masking; pass masks explicitly as ``attention_mask`` (polarity ``True`` = may
@@ -105,16 +109,20 @@ class CachedAttention(keras.layers.Layer):
         self.built = True
 
     def _split_heads(self, x):
+        """``(B, L, hidden_dim)`` -> heads-major ``(B, heads, L, head_dim)``."""
         shape = ops.shape(x)
-        return ops.reshape(x, (shape[0], shape[1], self.num_heads, self.head_dim))
+        x = ops.reshape(x, (shape[0], shape[1], self.num_heads, self.head_dim))
+        return ops.transpose(x, (0, 2, 1, 3))
 
     def compute_key_value(self, key_value):
-        """Keys and values of ``key_value`` ``(B, Lk, hidden_dim)`` as a fixed cache ``(B, 2, Lk, heads, head_dim)``."""
+        """Keys and values of ``key_value`` ``(B, Lk, hidden_dim)`` as a fixed ``(key, value)`` cache.
+
+        Returns:
+            tuple of two float tensors ``(B, heads, Lk, head_dim)``.
+        """
         if not self.built:
             self.build((None, None, self.hidden_dim))
-        key = self._split_heads(self.key_dense(key_value))
-        value = self._split_heads(self.value_dense(key_value))
-        return ops.stack([key, value], axis=1)
+        return self._split_heads(self.key_dense(key_value)), self._split_heads(self.value_dense(key_value))
 
     def call(
         self,
@@ -128,27 +136,27 @@ class CachedAttention(keras.layers.Layer):
         q = self._split_heads(self.query_dense(query))
         q = q * ops.cast(1.0 / math.sqrt(self.head_dim), q.dtype)
         if cache is not None and cache_update_index is None:
-            key, value = cache[:, 0], cache[:, 1]
+            key, value = cache
         else:
             source = query if key_value is None else key_value
             key = self._split_heads(self.key_dense(source))
             value = self._split_heads(self.value_dense(source))
             if cache is not None:
-                start = (0, cache_update_index, 0, 0)
-                key = ops.slice_update(cache[:, 0], start, ops.cast(key, cache.dtype))
-                value = ops.slice_update(cache[:, 1], start, ops.cast(value, cache.dtype))
-                cache = ops.stack([key, value], axis=1)
-        # (B, heads, Lq, Lk)
-        scores = ops.einsum("bqhd,bkhd->bhqk", q, ops.cast(key, q.dtype))
+                key_cache, value_cache = cache
+                start = (0, 0, cache_update_index, 0)
+                key = ops.slice_update(key_cache, start, ops.cast(key, key_cache.dtype))
+                value = ops.slice_update(value_cache, start, ops.cast(value, value_cache.dtype))
+                cache = (key, value)
+        scores = ops.einsum("bhqd,bhkd->bhqk", q, ops.cast(key, q.dtype))  # (B, heads, Lq, Lk)
         if scores.shape[-1] == 1:
             probs = ops.ones_like(scores)  # softmax over a single key (masked or not) is exactly 1
         else:
             probs = ops.cast(masked_softmax(scores, attention_mask), scores.dtype)
         probs = self.dropout_layer(probs, training=training)
-        context = ops.einsum("bhqk,bkhd->bqhd", probs, ops.cast(value, probs.dtype))
+        context = ops.einsum("bhqk,bhkd->bhqd", probs, ops.cast(value, probs.dtype))
+        context = ops.transpose(context, (0, 2, 1, 3))  # (B, Lq, heads, head_dim)
         shape = ops.shape(context)
-        context = ops.reshape(context, (shape[0], shape[1], self.hidden_dim))
-        output = self.output_dense(context)
+        output = self.output_dense(ops.reshape(context, (shape[0], shape[1], self.hidden_dim)))
         if cache is not None:
             return output, cache
         return output

@@ -30,9 +30,11 @@ class DecoderLayer(keras.layers.Layer):
         encoder_output: float ``(B, T, D)``; not needed when ``cross_cache`` is given.
         self_attention_mask: bool ``(B, L, L)`` (or ``(B, L, S)`` with a cache), ``True`` = may attend.
         cross_attention_mask: bool ``(B, L, T)``, ``True`` = may attend (the encoder key-padding mask).
-        self_cache: float ``(B, 2, S, heads, head_dim)`` or ``None``; needs ``cache_update_index``.
+        self_cache: ``(key, value)``, each float ``(B, heads, S, head_dim)``, or ``None``; needs
+            ``cache_update_index``.
         cache_update_index: int or scalar int tensor, where this call's keys/values are written in ``self_cache``.
-        cross_cache: float ``(B, 2, T, heads, head_dim)`` from ``cross_attention.compute_key_value``, or ``None``.
+        cross_cache: ``(key, value)``, each ``(B, heads, T, head_dim)``, from ``cross_attention.compute_key_value``,
+            or ``None``.
         training: bool.
 
     Returns:

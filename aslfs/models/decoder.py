@@ -99,8 +99,9 @@ class SpeechTransformerDecoder(keras.layers.Layer):
     Cached decoding (greedy, one token per step; see ``aslfs.decoding.greedy_decode``):
         ``cross_cache = precompute_cross_cache(encoder_output)``; ``self_cache = init_self_cache(B, max_steps)``;
         then for ``k = 0, 1, ...``: ``logits, self_cache = step(ids_k, k, self_cache, cross_cache, mask,
-        position_ids=...)``. The caches are lists with one fixed-size tensor per layer, ``(B, 2, S, heads,
-        head_dim)`` (keys, values), updated with ``ops.slice_update`` at ``k``; slots after ``k`` are masked.
+        position_ids=...)``. The caches are lists with one ``(key, value)`` pair per layer, each a fixed-size
+        tensor ``(B, heads, S, head_dim)`` (heads-major, see ``CachedAttention``); the self cache is updated with
+        ``ops.slice_update`` at slot ``k`` and slots after ``k`` are masked, so every shape is static.
 
     Example:
         >>> decoder = SpeechTransformerDecoder(hidden_dim=144)
@@ -229,7 +230,7 @@ class SpeechTransformerDecoder(keras.layers.Layer):
     # --- cached decoding ---
 
     def precompute_cross_cache(self, encoder_output, encoder_padding_mask=None):
-        """Cross-attention keys/values per layer: a list of ``num_layers`` tensors ``(B, 2, T, heads, head_dim)``.
+        """Cross-attention keys/values: a list of ``num_layers`` pairs ``(key, value)``, each ``(B, heads, T, head_dim)``.
 
         ``encoder_padding_mask`` (bool ``(B, T)``, ``True`` = real frame) zeroes padded frames first, as ``call`` does.
         """
@@ -239,10 +240,10 @@ class SpeechTransformerDecoder(keras.layers.Layer):
         return [layer.cross_attention.compute_key_value(encoder_output) for layer in self.decoder_layers]
 
     def init_self_cache(self, batch_size, max_steps, dtype=None):
-        """An empty self-attention cache: ``num_layers`` zeros ``(batch_size, 2, max_steps, heads, head_dim)``."""
+        """An empty self-attention cache: ``num_layers`` pairs of zeros ``(batch_size, heads, max_steps, head_dim)``."""
         dtype = dtype or self.compute_dtype
-        shape = (batch_size, 2, int(max_steps), self.num_heads, self.head_dim)
-        return [ops.zeros(shape, dtype=dtype) for _ in range(self.num_layers)]
+        shape = (batch_size, self.num_heads, int(max_steps), self.head_dim)
+        return [(ops.zeros(shape, dtype=dtype), ops.zeros(shape, dtype=dtype)) for _ in range(self.num_layers)]
 
     def step(
         self,
@@ -259,8 +260,9 @@ class SpeechTransformerDecoder(keras.layers.Layer):
             token_ids: int ``(B, 1)``, the token fed at this step (step 0: the start id 60).
             step_index: int or scalar int tensor ``k``: this token's slot in the self cache (its 0-based index
                 in the decoder input).
-            self_cache: list of ``(B, 2, S, heads, head_dim)`` from ``init_self_cache`` or the previous step.
-            cross_cache: list of ``(B, 2, T, heads, head_dim)`` from ``precompute_cross_cache``.
+            self_cache: list of ``(key, value)``, each ``(B, heads, S, head_dim)``, from ``init_self_cache`` or the
+                previous step.
+            cross_cache: list of ``(key, value)``, each ``(B, heads, T, head_dim)``, from ``precompute_cross_cache``.
             encoder_padding_mask: bool ``(B, T)``, ``True`` = real frame, or ``None``.
             position_ids: int ``(B, 1)``. Defaults to ``pad_id + 1 + step_index``, which is what
                 ``decoder_position_ids`` gives when no earlier input token is a pad. A caller that may feed pads
@@ -276,7 +278,7 @@ class SpeechTransformerDecoder(keras.layers.Layer):
         if position_ids is None:
             position_ids = ops.zeros_like(token_ids) + (self.pad_id + 1) + step_index
         x = self.embed(token_ids, position_ids, training=False)
-        cache_length = ops.shape(self_cache[0])[2]
+        cache_length = ops.shape(self_cache[0][0])[2]
         self_mask = causal_attention_mask(1, cache_length, cache_index=step_index)  # slots <= step_index
         cross_mask = None if encoder_padding_mask is None else attention_mask_from_padding(encoder_padding_mask)
         new_cache = []

@@ -55,8 +55,10 @@ class SelectParams(Section):
     #: What to do with a sequence that cannot be used (empty, absent from its parquet, phrase outside the vocabulary):
     #: ``error`` stops with one line naming file and sequence; ``skip`` leaves it out and counts it in the report.
     on_invalid: Literal["error", "skip"] = "skip"
-    #: Worker processes for reading parquet files (one file at a time per worker).
+    #: Worker processes for reading parquet files (one file at a time per worker). Does not change the output.
     workers: int = Field(1, ge=1)
+    #: Longest phrase kept, in characters (train.csv's longest is 31; longer phrases are invalid, see on_invalid).
+    max_phrase_len: int = Field(31, ge=1)
 
 
 class FoldsParams(Section):

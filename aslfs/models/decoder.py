@@ -97,7 +97,7 @@ class SpeechTransformerDecoder(keras.layers.Layer):
         NaN or inf, cannot influence the output.
 
     Cached decoding (greedy, one token per step; see ``aslfs.decoding.greedy_decode``):
-        ``cross_cache = precompute_cross_cache(encoder_output)``; ``self_cache = init_self_cache(B, max_steps)``;
+        ``cross_cache = precompute_cross_cache(encoder_output, mask)``; ``self_cache = init_self_cache(B, max_steps)``;
         then for ``k = 0, 1, ...``: ``logits, self_cache = step(ids_k, k, self_cache, cross_cache, mask,
         position_ids=...)``. The caches are lists with one ``(key, value)`` pair per layer, each a fixed-size
         tensor ``(B, heads, S, head_dim)`` (heads-major, see ``CachedAttention``); the self cache is updated with

@@ -230,7 +230,7 @@ class SpeechTransformerDecoder(keras.layers.Layer):
     # --- cached decoding ---
 
     def precompute_cross_cache(self, encoder_output, encoder_padding_mask=None):
-        """Cross-attention keys/values: a list of ``num_layers`` pairs ``(key, value)``, each ``(B, heads, T, head_dim)``.
+        """Cross-attention keys/values: ``num_layers`` pairs ``(key, value)``, each ``(B, heads, T, head_dim)``.
 
         ``encoder_padding_mask`` (bool ``(B, T)``, ``True`` = real frame) zeroes padded frames first, as ``call`` does.
         """

@@ -1,0 +1,387 @@
+"""The inference graph of the submission: N trained models in one ``keras.ops`` function (reference-spec §7.2).
+
+:class:`EnsembleGraph` maps one raw sequence (float32 ``(T, 390)`` in ``SELECTED_COLUMNS`` order, NaN = missing) to
+the competition's output rows. Every piece of math comes from the shared code, so the exported file computes what
+the stages and the training compute:
+
+1. **Normalisation** — :func:`aslfs.data.normalize.global_normalize` with ``xp=keras.ops`` (the ``normalize``
+   stage's own function).
+2. **Time resize** above ``max_len`` frames (384 in the reference) to exactly ``max_len``, in the training mode
+   (``linear``: ``keras.ops.image.resize`` bilinear without antialias on the ``(T, 130)`` "image", equal to
+   :func:`aslfs.data.sample.resize_time` ``linear``; ``nearest``: frame ``⌊i·T/L⌋``). Shorter sequences run at their
+   own length, unpadded, with an all-true padding mask (batch 1).
+3. **Encoders** — ``member.encode(landmarks, padding_mask, training=False)`` per member (the model's per-part
+   normalisation is inside it); the confidence logits are averaged over the members, then the sigmoid is taken.
+4. **Greedy decoding** — :func:`aslfs.decoding.greedy_decode` over all members' decoders (logits averaged at every
+   step, one shared token, KV caches, early stop).
+5. **Output rows** — the averaged step logits up to, not including, the first end id, at most ``max_steps - 1``
+   (32) rows; ``argmax`` of each row is the token (ids >= 59 read as nothing). (The reference keeps all 33 rows when
+   no end id comes; a training target never has a character in its 33rd slot, so the contract's L <= 32 loses
+   nothing a trained model can mean.)
+6. **Post-processing** (:meth:`EnsembleGraph.serve` only): fewer than ``min_frames`` frames or confidence below
+   ``confidence_threshold`` → the one-hot rows of ``"2 a-e -aroe"``; the encoders do not run below ``min_frames``.
+
+:meth:`EnsembleGraph.diagnose` runs the same graph without the rule and reports the raw rows, the confidence and
+whether the rule fires (the exported ``diagnostics`` signature: evaluation reports raw and post-processed scores from
+one call). Sequences shorter than ``min_model_frames`` are padded internally (masked) so that the encoders always run.
+
+:func:`keras_ensemble_predict` is the independent Keras reference used by the parity tests and for evaluating Keras
+checkpoints: NumPy normalisation and resize (the data pipeline's functions), then the same members and
+``greedy_decode``, batched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from keras import ops
+
+from aslfs.data.normalize import global_normalize, normalize_np
+from aslfs.landmarks import NUM_LANDMARKS
+from aslfs.vocab import DUMMY_PHRASE, END_ID, MAX_TARGET_LEN, decode, encode
+
+DUMMY_IDS = tuple(encode(DUMMY_PHRASE))
+RESIZE_MODES = ("linear", "nearest")
+
+
+def member_decoder(member):
+    """The forward decoder of an ensemble member (the attribute the model names ``decoder``)."""
+    decoder = getattr(member, "decoder", None)
+    if decoder is None:
+        raise ValueError(f"{type(member).__name__} has no 'decoder' attribute; cannot decode it")
+    return decoder
+
+
+def member_config(member):
+    """The member's ``ModelConfig`` (``member.model_config``), or ``None`` for stand-ins without one."""
+    return getattr(member, "model_config", None)
+
+
+def resize_time_ops(x, length: int, mode: str = "linear"):
+    """``keras.ops`` twin of :func:`aslfs.data.sample.resize_time` on ``(T, 130, 3)`` (TFLite builtins only).
+
+    Args:
+        x: float ``(T, 130, 3)``, ``T >= 1``.
+        length: int. Output frames ``L``.
+        mode: ``"linear"`` (half-pixel-centre linear along time) or ``"nearest"`` (frame ``⌊i·T/L⌋``).
+
+    Returns:
+        float ``(L, 130, 3)``.
+    """
+    if mode == "linear":
+        image = ops.expand_dims(x, 0)  # (1, T, 130, 3): time is the image height, landmarks the width
+        out = ops.image.resize(
+            image, (length, NUM_LANDMARKS), interpolation="bilinear", antialias=False, data_format="channels_last"
+        )
+        return out[0]
+    if mode == "nearest":
+        t = ops.shape(x)[0]
+        index = ops.floor_divide(ops.arange(length, dtype="int32") * ops.cast(t, "int32"), length)
+        return ops.take(x, index, axis=0)
+    raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
+
+
+class EnsembleGraph:
+    """The submission's inference function over ``N`` members (``keras.ops`` only; batch 1, any ``T >= 0``).
+
+    Args:
+        members: list of trained (or untrained) fingerspelling models. Each provides
+            ``encode(landmarks (1, T, 130, 3), padding_mask (1, T) bool, training=False) -> (encoder_output
+            (1, T, D), confidence_logit (1,) or (1, 1) or None)`` and a ``decoder``
+            (``SpeechTransformerDecoder``).
+        max_len: int or ``None``. Frames above which the sequence is resized to exactly ``max_len``. Defaults to the
+            members' ``config.max_len`` (384 for the reference presets).
+        resize_mode: ``"linear"`` or ``"nearest"`` (the training's ``sampling.resize_mode``). Defaults to
+            ``"linear"``.
+        min_frames: int. Post-processing: fewer raw frames give the dummy phrase. Defaults to ``15``.
+        confidence_threshold: float. Post-processing: a confidence (sigmoid of the averaged logits) below this gives
+            the dummy phrase; ignored when the members have no confidence head. Defaults to ``0.15``.
+        max_steps: int. Decoder steps (output slots). Defaults to ``33``.
+        early_stop: bool. Stop decoding once the end id is produced. Defaults to ``True``.
+        force_steps: int or ``None``. Decode exactly this many steps (benchmarks at equal work). Defaults to
+            ``None``.
+        min_model_frames: int. :meth:`diagnose` pads shorter sequences (masked) to this length before the encoders.
+            Defaults to ``1`` (no padding).
+
+    Example:
+        >>> graph = EnsembleGraph([model_seed0, model_seed1])
+        >>> rows = graph.serve(frames)  # (L, 63); rows_to_text(rows) is the phrase
+    """
+
+    def __init__(
+        self,
+        members: Sequence,
+        max_len: int | None = None,
+        resize_mode: str = "linear",
+        min_frames: int = 15,
+        confidence_threshold: float = 0.15,
+        max_steps: int = MAX_TARGET_LEN,
+        early_stop: bool = True,
+        force_steps: int | None = None,
+        min_model_frames: int = 1,
+    ):
+        self.members = list(members)
+        if not self.members:
+            raise ValueError("EnsembleGraph needs at least one member")
+        configs = [member_config(m) for m in self.members]
+        if max_len is None:
+            lens = {c.max_len for c in configs if c is not None}
+            if len(lens) > 1:
+                raise ValueError(f"ensemble members disagree on max_len: {sorted(lens)}")
+            max_len = lens.pop() if lens else 384
+        if resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
+        self.max_len = int(max_len)
+        self.resize_mode = resize_mode
+        self.min_frames = int(min_frames)
+        self.confidence_threshold = float(confidence_threshold)
+        self.max_steps = int(max_steps)
+        self.early_stop = bool(early_stop)
+        self.force_steps = None if force_steps is None else int(force_steps)
+        self.min_model_frames = max(int(min_model_frames), 1)
+        if self.max_steps < 2:
+            raise ValueError(f"max_steps must be >= 2, got {self.max_steps}")
+        #: Output rows at most: the characters of the longest target (``max_steps - 1`` = 32; the last slot of
+        #: a training target is always the end id or pad, reference-spec §1.7).
+        self.max_rows = self.max_steps - 1
+        self.decoders = [member_decoder(m) for m in self.members]
+        vocab = {d.vocab_size for d in self.decoders}
+        if len(vocab) != 1:
+            raise ValueError(f"ensemble members disagree on the vocabulary size: {sorted(vocab)}")
+        self.vocab_size = vocab.pop()
+
+    # --- pieces ---
+
+    def dummy_rows(self):
+        """float32 ``(11, vocab)``: one-hot rows of the dummy phrase."""
+        return ops.one_hot(ops.convert_to_tensor(DUMMY_IDS, dtype="int32"), self.vocab_size, dtype="float32")
+
+    def preprocess(self, frames):
+        """Raw ``(T, 390)`` → normalised, resized ``(T', 130, 3)`` with ``T' = min(T, max_len)``."""
+        x = global_normalize(ops.cast(frames, "float32"), xp=ops)
+        t = ops.shape(x)[0]
+        x = ops.cond(
+            ops.greater(t, self.max_len),
+            lambda: resize_time_ops(x, self.max_len, self.resize_mode),
+            lambda: x,
+        )
+        # The TFLite converter loses the static dims of a cond's result (a Conv2D on (?, ?, ?, ?) is not a builtin):
+        # restate them.
+        return ops.reshape(x, (-1, NUM_LANDMARKS, 3))
+
+    def encode(self, landmarks, padding_mask):
+        """Every member's encoder on ``(1, T, 130, 3)``: ``(encoder_outputs, confidence_logit)``.
+
+        ``confidence_logit`` is the mean of the members' logits, a float32 scalar, or ``None`` without heads.
+        """
+        outputs, logits = [], []
+        for member in self.members:
+            encoder_output, confidence = member.encode(landmarks, padding_mask, training=False)
+            outputs.append(encoder_output)
+            if confidence is not None:
+                logits.append(ops.reshape(ops.cast(confidence, "float32"), (-1,))[0])
+        if logits and len(logits) != len(self.members):
+            raise ValueError("some ensemble members have a confidence head and some do not")
+        confidence_logit = ops.mean(ops.stack(logits)) if logits else None
+        return outputs, confidence_logit
+
+    def decode(self, encoder_outputs, padding_mask):
+        """Greedy ensemble decoding → output rows float32 ``(L, vocab)`` (up to the first end id)."""
+        from aslfs.decoding import greedy_decode
+
+        tokens, step_logits = greedy_decode(
+            self.decoders,
+            encoder_outputs,
+            [padding_mask] * len(self.decoders),
+            max_steps=self.max_steps,
+            early_stop=self.early_stop,
+            force_steps=self.force_steps,
+        )
+        tokens = tokens[0]
+        slots = ops.arange(self.max_steps, dtype="int32")
+        length = ops.min(ops.where(ops.equal(tokens, END_ID), slots, self.max_rows))
+        return step_logits[0][:length]
+
+    def _model_input(self, frames, pad_to: int):
+        x = self.preprocess(frames)
+        t = ops.shape(x)[0]
+        if pad_to > 1:
+            missing = ops.maximum(pad_to - t, 0)
+            x = ops.concatenate([x, ops.zeros((missing, NUM_LANDMARKS, 3), dtype=x.dtype)], axis=0)
+            mask = ops.less(ops.arange(ops.shape(x)[0], dtype="int32"), t)
+        else:
+            mask = ops.ones((t,), dtype="bool")
+        return ops.expand_dims(x, 0), ops.expand_dims(mask, 0)
+
+    def _confidence(self, confidence_logit):
+        if confidence_logit is None:
+            return ops.convert_to_tensor(1.0, dtype="float32")
+        return ops.sigmoid(confidence_logit)
+
+    @staticmethod
+    def _nonempty(frames):
+        """``(T, 390)`` with one all-NaN frame substituted when ``T == 0`` (as the reference does), so that no op
+        ever sees a zero-size tensor (the TFLite XNNPACK delegate fails to prepare on one)."""
+        t = ops.shape(frames)[0]
+        return ops.cond(
+            ops.greater(t, 0),
+            lambda: frames,
+            lambda: ops.full((1, ops.shape(frames)[1]), float("nan"), dtype=frames.dtype),
+        )
+
+    # --- entry points ---
+
+    def serve(self, frames):
+        """The contract: raw ``(T, 390)`` → rows float32 ``(L, vocab)`` with the post-processing rule."""
+        frames = ops.convert_to_tensor(frames, dtype="float32")
+        t = ops.shape(frames)[0]
+        frames = self._nonempty(frames)
+
+        def model_branch():
+            landmarks, mask = self._model_input(frames, 1)
+            encoder_outputs, confidence_logit = self.encode(landmarks, mask)
+            if confidence_logit is None:
+                return self.decode(encoder_outputs, mask)
+            return ops.cond(
+                ops.less(self._confidence(confidence_logit), self.confidence_threshold),
+                self.dummy_rows,
+                lambda: self.decode(encoder_outputs, mask),
+            )
+
+        rows = ops.cond(ops.less(t, self.min_frames), self.dummy_rows, model_branch)
+        return ops.reshape(rows, (-1, self.vocab_size))  # restate the static width lost by cond
+
+    def diagnose(self, frames):
+        """No post-processing: ``{"outputs": raw rows (L, vocab), "confidence": (1,), "dummy": (1,) 0/1}``.
+
+        ``dummy`` is 1 where :meth:`serve` returns the dummy phrase instead of the raw rows.
+        """
+        frames = ops.convert_to_tensor(frames, dtype="float32")
+        t = ops.shape(frames)[0]
+        frames = self._nonempty(frames)
+        landmarks, mask = self._model_input(frames, self.min_model_frames)
+        encoder_outputs, confidence_logit = self.encode(landmarks, mask)
+        confidence = self._confidence(confidence_logit)
+        rows = self.decode(encoder_outputs, mask)
+        dummy = ops.logical_or(ops.less(t, self.min_frames), ops.less(confidence, self.confidence_threshold))
+        return {
+            "outputs": ops.reshape(rows, (-1, self.vocab_size)),
+            "confidence": ops.reshape(confidence, (1,)),
+            "dummy": ops.reshape(ops.cast(dummy, "float32"), (1,)),
+        }
+
+    def normalize(self, frames):
+        """Debug entry: the graph's preprocessing alone, ``(T, 390)`` → ``(T', 130, 3)``."""
+        return self.preprocess(ops.convert_to_tensor(frames, dtype="float32"))
+
+    def __call__(self, frames):
+        return self.serve(frames)
+
+
+def keras_ensemble_predict(
+    members: Sequence,
+    sequences: Sequence[np.ndarray],
+    batch_size: int = 16,
+    max_len: int | None = None,
+    resize_mode: str = "linear",
+    min_frames: int = 15,
+    confidence_threshold: float = 0.15,
+    max_steps: int = MAX_TARGET_LEN,
+    pad: bool = True,
+) -> dict[str, list]:
+    """The Keras ensemble's greedy predictions for raw sequences, through the data pipeline's NumPy functions.
+
+    Each sequence is normalised with :func:`aslfs.data.normalize.normalize_np`, resized above ``max_len`` with
+    :func:`aslfs.data.sample.resize_time`, then (``pad=True``) zero-padded to ``max_len`` in batches with a padding
+    mask, as in training — or (``pad=False``) run one by one at its own length, like the TFLite graph. The members'
+    encoders and :func:`aslfs.decoding.greedy_decode` do the rest.
+
+    Returns:
+        ``{"raw": [str], "phrase": [str] (after the dummy rule), "confidence": [float], "logits": [(L, vocab)]}``.
+    """
+    from aslfs.data.sample import resize_time
+    from aslfs.decoding import apply_dummy_rule, greedy_decode
+
+    graph = EnsembleGraph(members, max_len=max_len, resize_mode=resize_mode, max_steps=max_steps)
+    length = graph.max_len
+    prepared = []
+    for frames in sequences:
+        x = normalize_np(frames)
+        if len(x) > length:
+            x = resize_time(x, length, resize_mode).astype(np.float32)
+        prepared.append(x)
+    groups = [[i] for i in range(len(prepared))] if not pad else [
+        list(range(i, min(i + batch_size, len(prepared)))) for i in range(0, len(prepared), batch_size)
+    ]
+    raw = [""] * len(prepared)
+    confidence = [1.0] * len(prepared)
+    logits: list = [None] * len(prepared)
+    for group in groups:
+        width = length if pad else len(prepared[group[0]])
+        batch = np.zeros((len(group), width, NUM_LANDMARKS, 3), np.float32)
+        mask = np.zeros((len(group), width), bool)
+        for row, i in enumerate(group):
+            batch[row, : len(prepared[i])] = prepared[i]
+            mask[row, : len(prepared[i])] = True
+        outputs, conf_logits = [], []
+        for member in graph.members:
+            encoder_output, conf = member.encode(batch, mask, training=False)
+            outputs.append(encoder_output)
+            if conf is not None:
+                conf_logits.append(np.asarray(ops.convert_to_numpy(conf), np.float32).reshape(len(group)))
+        tokens, step_logits = greedy_decode(graph.decoders, outputs, [mask] * len(outputs), max_steps=max_steps)
+        tokens = np.asarray(ops.convert_to_numpy(tokens))
+        step_logits = np.asarray(ops.convert_to_numpy(step_logits))
+        conf = 1.0 / (1.0 + np.exp(-np.mean(conf_logits, axis=0))) if conf_logits else np.ones(len(group))
+        for row, i in enumerate(group):
+            ends = np.flatnonzero(tokens[row] == END_ID)
+            rows = min(int(ends[0]) if ends.size else max_steps, graph.max_rows)
+            raw[i] = decode(tokens[row, :rows])
+            confidence[i] = float(conf[row])
+            logits[i] = step_logits[row, :rows]
+    seq_lens = [len(f) for f in sequences]
+    phrases = apply_dummy_rule(raw, seq_lens, confidence, min_frames, confidence_threshold)
+    return {"raw": raw, "phrase": phrases, "confidence": confidence, "logits": logits}
+
+
+def load_members(paths: Sequence) -> list:
+    """Trained members from ``model.keras`` files or run directories holding one (``<run_dir>/model.keras``)."""
+    from pathlib import Path
+
+    import keras
+
+    import aslfs.models.fingerspeller  # noqa: F401  (registers the custom classes for deserialisation)
+    from aslfs.errors import DataError
+
+    members = []
+    for path in paths:
+        path = Path(path)
+        file = path / "model.keras" if path.is_dir() else path
+        if not file.is_file():
+            raise DataError(f"{file}: trained model not found (expected <run_dir>/model.keras)")
+        try:
+            members.append(keras.saving.load_model(file, compile=False))
+        except (OSError, ValueError, TypeError) as err:
+            raise DataError(f"{file}: cannot load the model ({str(err).splitlines()[0][:200]})") from None
+    if not members:
+        raise DataError("no trained models given to ensemble")
+    return members
+
+
+def untrained_members(preset: str, count: int, seed: int = 0) -> list:
+    """``count`` freshly initialised members of a model preset (seeds ``seed``, ``seed + 1``, ...): same graph, same
+    size and speed as trained ones, for checking size and latency before training."""
+    import keras
+
+    from aslfs.models.config import get_config
+    from aslfs.models.fingerspeller import FingerSpeller
+
+    if count < 1:
+        raise ValueError(f"ensemble size must be >= 1, got {count}")
+    config = get_config(preset)
+    members = []
+    for i in range(count):
+        keras.utils.set_random_seed(seed + i)
+        members.append(FingerSpeller(config, name=f"member_{i}"))
+    return members

@@ -1,0 +1,1 @@
+"""Serving wrappers around the exported TFLite file (the MLflow pyfunc)."""

@@ -145,6 +145,44 @@ class SamplingParams(Section):
     backward_pad_fixed: bool = False
 
 
+class ExportParams(Section):
+    """Ensemble + TFLite export (``aslfs.export``, reference-spec §7; the time resize follows ``sampling.resize_mode``)."""
+
+    #: Greedy decoding steps = output slots (33: up to 32 characters + end, as the reference).
+    max_steps: int = Field(33, ge=2)
+    #: Stop decoding once the end id is produced (False always runs ``max_steps`` steps).
+    early_stop: bool = True
+    #: Post-processing (§6.2): fewer raw frames than this → the dummy phrase "2 a-e -aroe".
+    min_frames: int = Field(15, ge=0)
+    #: Post-processing (§6.2, round 2): ensemble confidence (sigmoid of the averaged logits) below this → dummy phrase.
+    confidence_threshold: float = Field(0.15, ge=0.0, le=1.0)
+    #: Add the ``diagnostics`` signature (raw rows + confidence, same weights) used by evaluate for the raw score.
+    diagnostics: bool = True
+    #: Fail when model.tflite is larger (the competition's limit: 40 MB).
+    max_megabytes: float = Field(40.0, gt=0.0)
+    #: Register the exported file in the MLflow Model Registry.
+    register_model: bool = True
+    #: Registered model name.
+    model_name: str = "asl-fingerspelling"
+
+
+class EvaluateParams(Section):
+    """Held-out evaluation of the exported TFLite file (``aslfs.evaluate``)."""
+
+    #: Interpreter threads (2 = the Kaggle CPU kernel).
+    threads: int = Field(2, ge=1)
+    #: Evaluate at most this many held-out sequences (0 = all), taken in index order.
+    max_sequences: int = Field(0, ge=0)
+    #: Lower edges (frames) of the sequence-length bins of the length breakdown.
+    length_bins: list[int] = [0, 50, 100, 150, 200, 300, 384]
+    #: How many of the most frequent character confusions to report.
+    top_confusions: int = Field(20, ge=1)
+    #: Metric that decides the registry's ``champion`` alias (higher is better).
+    champion_metric: Literal["score_pp", "score"] = "score_pp"
+    #: Move the ``champion`` alias to the evaluated version when it beats the current champion.
+    promote: bool = True
+
+
 class TrainRoundParams(Section):
     """Training settings of one round (reference-spec §5; ``aslfs.training.trainer.train_model``).
 

@@ -22,15 +22,16 @@ def split_sequences(model_input) -> list[np.ndarray]:
     from aslfs.landmarks import SELECTED_COLUMNS
 
     if isinstance(model_input, pd.DataFrame):
+        columns = list(SELECTED_COLUMNS)
         missing = [c for c in SELECTED_COLUMNS if c not in model_input.columns]
         if missing:
             raise DataError(f"input DataFrame lacks {len(missing)} selected columns (first: {missing[0]})")
         if "sequence_id" in model_input.columns:
             return [
-                group[SELECTED_COLUMNS].to_numpy(np.float32)
+                group[columns].to_numpy(np.float32)
                 for _, group in model_input.groupby("sequence_id", sort=False)
             ]
-        return [model_input[SELECTED_COLUMNS].to_numpy(np.float32)]
+        return [model_input[columns].to_numpy(np.float32)]
     if isinstance(model_input, (list, tuple)):
         return [np.asarray(x, dtype=np.float32) for x in model_input]
     array = np.asarray(model_input, dtype=np.float32)

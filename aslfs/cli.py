@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "score an exported model on held-out data"),
     "predict": ("predict", "predict phrases for a competition directory or a parquet file"),
     "demo": ("demo", "run the whole pipeline (dvc repro) and print the summary"),
+    "profile": ("profile", "rewrite params.yaml from a profile: demo, ci or kaggle-1st"),
     "servers": ("servers", "start, stop or show local Prefect and MLflow servers (127.0.0.1)"),
 }
 

@@ -68,43 +68,6 @@ class FoldsParams(Section):
     seed: int = 42
 
 
-class Params(Section):
-    """The whole ``params.yaml``."""
-
-    data: DataParams = DataParams()
-    synth: SynthParams = SynthParams()
-    select: SelectParams = SelectParams()
-    folds: FoldsParams = FoldsParams()
-
-
-def _format_error(path: str, err: ValidationError) -> str:
-    first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "<root>"
-    return f"{path}: {key}: {first['msg']}"
-
-
-def parse_params(raw: dict, source: str = "params") -> Params:
-    """Validate a params mapping; raises :class:`ConfigError` with one line naming the offending key."""
-    try:
-        return Params.model_validate(raw or {})
-    except ValidationError as err:
-        raise ConfigError(_format_error(source, err)) from None
-
-
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate ``params.yaml``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: parameter file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if raw is not None and not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    return parse_params(raw, str(path))
-
-
 class AugmentParams(Section):
     """Training augmentation (reference-spec §3; ``aslfs.data.augment.build_augmentation``).
 
@@ -267,3 +230,64 @@ class OofParams(Section):
     max_supplemental_phrase_len: int = Field(32, ge=1)
     #: See ``TrainParams.empty_without_end``.
     empty_without_end: bool = False
+
+
+class PipelineParams(Section):
+    """The shape of the pipeline: which trainings run (``dvc.yaml`` expands these lists with ``foreach``)."""
+
+    #: Round-1 folds trained (each model predicts its own fold for the OOF targets). The reference trains all 4;
+    #: folds whose OOF scores nothing reads may be left out (rows without a score count as 1.0, reference §1.8).
+    round1_folds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3])
+    round1_seed: int = 1
+    #: Round-2 fold: k ≥ 0 trains on the other folds and holds fold k out; −1 = full fit (the reference's final runs).
+    round2_fold: int = -1
+    #: Round-2 seeds, one training each; the export ensembles them (the reference: two full-fit seeds).
+    round2_seeds: list[int] = Field(default_factory=lambda: [1, 2])
+    #: Fold the evaluate stage scores (held-out participants when round2_fold is the same fold).
+    eval_fold: int = 0
+
+
+class Params(Section):
+    """The whole ``params.yaml``."""
+
+    #: Which recipe this file holds (``aslfs profile NAME`` rewrites params.yaml from a profile; informational).
+    profile: str = "demo"
+    data: DataParams = DataParams()
+    synth: SynthParams = SynthParams()
+    select: SelectParams = SelectParams()
+    folds: FoldsParams = FoldsParams()
+    augment: AugmentParams = AugmentParams()
+    sampling: SamplingParams = SamplingParams()
+    train: TrainParams = TrainParams()
+    oof: OofParams = OofParams()
+    pipeline: PipelineParams = PipelineParams()
+    export: ExportParams = ExportParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+
+def _format_error(path: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "<root>"
+    return f"{path}: {key}: {first['msg']}"
+
+
+def parse_params(raw: dict, source: str = "params") -> Params:
+    """Validate a params mapping; raises :class:`ConfigError` with one line naming the offending key."""
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as err:
+        raise ConfigError(_format_error(source, err)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameter file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    return parse_params(raw, str(path))

@@ -27,6 +27,9 @@ def main(argv: list[str]) -> None:
     from aslfs.evaluate import evaluate_from_params, format_report
     from flows.stage import run_as_flow
 
+    from aslfs.runs import expand_run_dirs
+
+    args.runs = expand_run_dirs(args.runs)
     result = run_as_flow("evaluate", evaluate_from_params, args.model, args.data, args.metrics, args.out_dir,
                          params_path=args.params, folds_csv=args.folds_csv, fold=args.fold, runs=args.runs,
                          track=True, registry_path=args.registry, progress=False)

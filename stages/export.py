@@ -14,7 +14,7 @@ from stages._entry import stage_main
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.export", description=__doc__)
     parser.add_argument("out_dir", help="submission folder (model.tflite, inference_args.json)")
-    parser.add_argument("runs", nargs="+", help="training run folders (each with model.keras)")
+    parser.add_argument("runs", nargs="+", help="training run folders (each with model.keras) or folders of them")
     parser.add_argument("--report", default=None, help="export report JSON (size, timings; a DVC metrics file)")
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     args = parser.parse_args(argv)
@@ -23,7 +23,10 @@ def main(argv: list[str]) -> None:
     from aslfs.export.tflite import export_from_params
     from flows.stage import run_as_flow
 
-    result = run_as_flow("export", export_from_params, args.out_dir, models=args.runs, params_path=args.params,
+    from aslfs.runs import expand_run_dirs
+
+    result = run_as_flow("export", export_from_params, args.out_dir, models=expand_run_dirs(args.runs),
+                         params_path=args.params,
                          report_path=args.report)
     print(format_result(result))
 

@@ -15,7 +15,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("data_dir", help="normalised sequence store")
     parser.add_argument("folds_csv", help="fold table")
     parser.add_argument("out_csv", help="OOF table to (re)write")
-    parser.add_argument("model_dirs", nargs="+", help="round-1 training output directories")
+    parser.add_argument("model_dirs", nargs="+", help="round-1 training output directories, or folders of them")
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     args = parser.parse_args(argv)
 
@@ -25,7 +25,10 @@ def main(argv: list[str]) -> None:
     from flows.stage import run_as_flow
 
     params = load_sections(args.params, {"oof": OofParams})["oof"]
-    table = run_as_flow("oof", write_oof_table, args.data_dir, args.folds_csv, args.model_dirs, args.out_csv, params)
+    from aslfs.runs import expand_run_dirs
+
+    table = run_as_flow("oof", write_oof_table, args.data_dir, args.folds_csv, expand_run_dirs(args.model_dirs),
+                        args.out_csv, params)
     print(f"OOF table: {len(table)} rows -> {args.out_csv}")
 
 

@@ -54,7 +54,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "synth": {"sequences": 160, "participants": 8, "sequences_per_file": 40, "workers": 1},
         "train": {
             "round1": {**_DEMO_ROUND, "preset": "tiny", "epochs": 1, "batch_size": 16, "warmup_epochs": 0.0,
-                       "eval_every": 1, "jit_compile": "off"},
+                       "eval_every": 1},
             "round2": {**_DEMO_ROUND, "preset": "tiny", "epochs": 1, "batch_size": 16, "warmup_epochs": 0.0,
                        "min_seq_len": 1, "eval_every": 1},
             "workers": 0,

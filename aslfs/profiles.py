@@ -28,6 +28,9 @@ _DEMO_ROUND = {
     "mixed_precision": "off",
 }
 
+_TINY_ROUND1 = {"max_len": 384, "attention_type": "relative", "part_extractors": False, "backward_decoder": False,
+                "confidence_head": False}
+
 PROFILES: dict[str, dict[str, Any]] = {
     "kaggle-1st": {
         "data": {"source": "raw", "raw_dir": "data/kaggle"},
@@ -53,10 +56,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "data": {"source": "synth", "raw_dir": "data/raw"},
         "synth": {"sequences": 160, "participants": 8, "sequences_per_file": 40, "workers": 1},
         "train": {
-            "round1": {**_DEMO_ROUND, "preset": "tiny", "epochs": 1, "batch_size": 16, "warmup_epochs": 0.0,
-                       "eval_every": 1},
-            "round2": {**_DEMO_ROUND, "preset": "tiny", "epochs": 1, "batch_size": 16, "warmup_epochs": 0.0,
-                       "min_seq_len": 1, "eval_every": 1},
+            # tiny is round-2 shaped; the overrides give it the round-1 structure (relative attention, one extractor)
+            "round1": {**_DEMO_ROUND, "preset": "tiny", "model_overrides": _TINY_ROUND1, "epochs": 1,
+                       "batch_size": 16, "warmup_epochs": 0.0, "eval_every": 1},
+            "round2": {**_DEMO_ROUND, "preset": "tiny", "model_overrides": {"max_len": 384}, "epochs": 1,
+                       "batch_size": 16, "warmup_epochs": 0.0, "min_seq_len": 1, "eval_every": 1},
             "workers": 0,
         },
         "pipeline": {"round1_folds": [1, 2], "round2_fold": 0, "round2_seeds": [1, 2], "eval_fold": 0},

@@ -103,6 +103,8 @@ class EnsembleGraph:
             ``None``.
         min_model_frames: int. :meth:`diagnose` pads shorter sequences (masked) to this length before the encoders.
             Defaults to ``1`` (no padding).
+        static_decoder_length: bool. Pad the encoder outputs (masked) to ``max_len`` frames before decoding, so
+            the decoding loop has static shapes (much faster in TFLite, same logits). Defaults to ``True``.
 
     Example:
         >>> graph = EnsembleGraph([model_seed0, model_seed1])
@@ -120,6 +122,7 @@ class EnsembleGraph:
         early_stop: bool = True,
         force_steps: int | None = None,
         min_model_frames: int = 1,
+        static_decoder_length: bool = True,
     ):
         self.members = list(members)
         if not self.members:
@@ -140,6 +143,7 @@ class EnsembleGraph:
         self.early_stop = bool(early_stop)
         self.force_steps = None if force_steps is None else int(force_steps)
         self.min_model_frames = max(int(min_model_frames), 1)
+        self.static_decoder_length = bool(static_decoder_length)
         if self.max_steps < 2:
             raise ValueError(f"max_steps must be >= 2, got {self.max_steps}")
         #: Output rows at most: the characters of the longest target (``max_steps - 1`` = 32; the last slot of
@@ -170,8 +174,10 @@ class EnsembleGraph:
         # restate them.
         return ops.reshape(x, (-1, NUM_LANDMARKS, 3))
 
-    def encode(self, landmarks, padding_mask):
+    def encode(self, landmarks, padding_mask=None):
         """Every member's encoder on ``(1, T, 130, 3)``: ``(encoder_outputs, confidence_logit)``.
+
+        ``padding_mask``: bool ``(1, T)`` or ``None`` (every frame real).
 
         ``confidence_logit`` is the mean of the members' logits, a float32 scalar, or ``None`` without heads.
         """
@@ -186,14 +192,22 @@ class EnsembleGraph:
         confidence_logit = ops.mean(ops.stack(logits)) if logits else None
         return outputs, confidence_logit
 
-    def decode(self, encoder_outputs, padding_mask):
-        """Greedy ensemble decoding → output rows float32 ``(L, vocab)`` (up to the first end id)."""
+    def decode(self, encoder_outputs, padding_mask=None):
+        """Greedy ensemble decoding → output rows float32 ``(L, vocab)`` (up to the first end id).
+
+        ``padding_mask``: bool ``(1, T)`` or ``None`` (every frame real).
+        """
         from aslfs.decoding import greedy_decode
 
+        masks = [padding_mask] * len(self.decoders)
+        if self.static_decoder_length:
+            if padding_mask is None:
+                padding_mask = ops.ones((1, ops.shape(encoder_outputs[0])[1]), dtype="bool")
+            encoder_outputs, masks = self._pad_to_max_len(encoder_outputs, padding_mask)
         tokens, step_logits = greedy_decode(
             self.decoders,
             encoder_outputs,
-            [padding_mask] * len(self.decoders),
+            masks,
             max_steps=self.max_steps,
             early_stop=self.early_stop,
             force_steps=self.force_steps,
@@ -203,15 +217,33 @@ class EnsembleGraph:
         length = ops.min(ops.where(ops.equal(tokens, END_ID), slots, self.max_rows))
         return step_logits[0][:length]
 
+    def _pad_to_max_len(self, encoder_outputs, padding_mask):
+        """Zero-pad every encoder output to ``(1, max_len, D)`` (static) and mask the pads.
+
+        The decoding loop then has static shapes only. TFLite's WHILE kernel re-plans the memory of (calls
+        ``AllocateTensors`` on) a loop body with dynamic tensors at *every* iteration; with static shapes it only
+        copies the loop state. Masked frames get zero cross-attention weight, so the logits do not change.
+        """
+        t = ops.shape(padding_mask)[1]
+        missing = self.max_len - t
+        mask = ops.concatenate([ops.cast(padding_mask, "bool"), ops.zeros((1, missing), dtype="bool")], axis=1)
+        mask = ops.reshape(mask, (1, self.max_len))
+        padded = []
+        for output in encoder_outputs:
+            width = output.shape[-1]
+            output = ops.concatenate([output, ops.zeros((1, missing, width), dtype=output.dtype)], axis=1)
+            padded.append(ops.reshape(output, (1, self.max_len, width)))
+        return padded, [mask] * len(padded)
+
     def _model_input(self, frames, pad_to: int):
         x = self.preprocess(frames)
         t = ops.shape(x)[0]
-        if pad_to > 1:
-            missing = ops.maximum(pad_to - t, 0)
-            x = ops.concatenate([x, ops.zeros((missing, NUM_LANDMARKS, 3), dtype=x.dtype)], axis=0)
-            mask = ops.less(ops.arange(ops.shape(x)[0], dtype="int32"), t)
-        else:
-            mask = ops.ones((t,), dtype="bool")
+        if pad_to <= 1:
+            # No padding: no mask at all (the members' batch-1 path skips every masking op).
+            return ops.expand_dims(x, 0), None
+        missing = ops.maximum(pad_to - t, 0)
+        x = ops.concatenate([x, ops.zeros((missing, NUM_LANDMARKS, 3), dtype=x.dtype)], axis=0)
+        mask = ops.less(ops.arange(ops.shape(x)[0], dtype="int32"), t)
         return ops.expand_dims(x, 0), ops.expand_dims(mask, 0)
 
     def _confidence(self, confidence_logit):

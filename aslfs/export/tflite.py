@@ -19,6 +19,7 @@ The file gets two signatures sharing the weights:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -113,7 +114,8 @@ def convert_endpoints(
             # signature is traced twice, and ``archive.track(model)`` walks every layer, tracing its calls: together
             # they tripled the time of a kaggle-size export). The variables an endpoint reads are tracked for us.
             function = tf.function(fn, input_signature=[input_spec()], autograph=False)
-            function.get_concrete_function()
+            with tflite_friendly_matmul():
+                function.get_concrete_function()
             archive.add_endpoint(name=name, fn=function)
         # No gradient functions: the SavedModel is only an intermediate for the converter.
         options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
@@ -141,6 +143,41 @@ def convert_endpoints(
     if flex:
         raise ExportError(f"the TFLite file needs Flex ops {flex}; only builtin ops run on the Kaggle runtime")
     return flatbuffer, {"saved_model_seconds": saved_seconds, "convert_seconds": convert_seconds}
+
+
+@contextlib.contextmanager
+def tflite_friendly_matmul():
+    """While tracing for export, lower ``keras.ops.matmul`` of a rank >= 3 tensor by a matrix to ``tf.matmul``.
+
+    Keras' TensorFlow backend lowers ``(B, T, D) @ (D, E)`` (every ``Dense`` on a sequence) to ``tf.tensordot``,
+    which with a dynamic ``T`` becomes ten TFLite ops (``SHAPE``, ``GATHER``, ``REDUCE_PROD``, ``PACK``,
+    ``CONCATENATION``, two ``RESHAPE``...) around the ``FULLY_CONNECTED``. In the export graph the batch is a static
+    1, so only ``T`` is unknown: ``reshape(x, (-1, D)) @ W`` reshaped to ``(1, -1, E)`` computes the same product
+    with constant shapes, i.e. ``RESHAPE``, a 2-D ``FULLY_CONNECTED``, ``RESHAPE`` — all three run by the XNNPACK
+    delegate. (A rank-3 ``FULLY_CONNECTED`` with ``keep_num_dims`` measured slower.) Only tracing is affected; the
+    models' code and the Keras reference run unchanged.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import numpy as tf_numpy
+
+    original = tf_numpy.matmul
+
+    def matmul(x1, x2):
+        a = tf.convert_to_tensor(x1)
+        b = tf.convert_to_tensor(x2)
+        if (a.shape.rank is not None and a.shape.rank >= 3 and b.shape.rank == 2 and a.dtype == b.dtype
+                and a.dtype.is_floating and a.shape[-1] is not None and b.shape[-1] is not None
+                and sum(d is None for d in a.shape[:-1]) <= 1):
+            # (..., D) → (N, D) @ (D, E) → (..., E); at most one unknown dim, so both shapes are constants
+            out_shape = [-1 if d is None else d for d in a.shape[:-1]] + [b.shape[-1]]
+            return tf.reshape(tf.matmul(tf.reshape(a, [-1, a.shape[-1]]), b), out_shape)
+        return original(x1, x2)
+
+    tf_numpy.matmul = matmul
+    try:
+        yield
+    finally:
+        tf_numpy.matmul = original
 
 
 def _mentioned_ops(text: str) -> list[str]:
@@ -236,7 +273,8 @@ def export_ensemble(
         preset: model preset of the untrained members (``untrained`` only).
         ensemble: number of untrained members (seeds ``seed``, ``seed + 1``, ...).
         untrained: build freshly initialised members of ``preset`` instead of loading ``models``: same graph, size
-            and speed, for checking size and latency before training.
+            and speed, for checking size and latency before training (the confidence rule is switched off: an
+            untrained confidence head would skip decoding at random).
         seed: first seed of the untrained members.
         force_steps: decode exactly this many steps (benchmarks compare speed at equal work); ``None`` = early stop
             per ``params.early_stop``.
@@ -267,13 +305,16 @@ def export_ensemble(
         members,
         resize_mode=resize_mode,
         min_frames=params.min_frames,
-        confidence_threshold=params.confidence_threshold,
+        # An untrained confidence head says nothing, and its rule would skip decoding at random, which would make
+        # size/speed checks meaningless: untrained exports keep only the length rule.
+        confidence_threshold=0.0 if untrained else params.confidence_threshold,
         max_steps=params.max_steps,
         early_stop=params.early_stop,
         force_steps=force_steps,
     )
     info = {"members": sources, "max_len": graph.max_len, "resize_mode": resize_mode, "max_steps": graph.max_steps,
-            "force_steps": force_steps, "early_stop": graph.early_stop}
+            "force_steps": force_steps, "early_stop": graph.early_stop,
+            "confidence_threshold": graph.confidence_threshold, "min_frames": graph.min_frames}
     result = write_submission(graph, out_dir, diagnostics=params.diagnostics, max_megabytes=params.max_megabytes,
                               info=info)
     if register is None:

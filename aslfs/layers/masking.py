@@ -6,8 +6,12 @@ Polarity, everywhere in aslfs:
 - attention mask: bool broadcastable to (B, Lq, Lk) (or (B, H, Lq, Lk)), **True = the query may attend to the key**.
 
 Masked attention scores are filled with the *minimum* of the score dtype (:func:`masked_fill_value`), never with a
-hard-coded ``-1e9``, which overflows in float16 (reference-spec §10). Filling with ``where`` (not adding a large
-negative bias) keeps garbage (NaN, inf) at masked positions from leaking into the softmax.
+hard-coded ``-1e9``, which overflows in float16 (reference-spec §10). Two forms:
+
+- :func:`masked_softmax` fills with ``where``: garbage (NaN, inf) at masked positions cannot leak into the softmax;
+- :func:`attention_bias` is the same mask as an additive bias (0 / dtype minimum), built once and added to the
+  scores: cheaper (no full-size select in the forward and backward pass), for scores known to be finite (the
+  encoder zeroes its input at pads, so its scores are).
 
 All functions use ``keras.ops`` only and keep static shapes (no gathers of valid frames), so they run eagerly, under
 ``jit_compile=True`` / ``jax.jit`` and in a TFLite graph.
@@ -114,6 +118,28 @@ def apply_padding_mask(x, padding_mask):
     mask = _to_bool(padding_mask)
     mask = ops.reshape(mask, ops.shape(mask) + (1,) * (len(x.shape) - 2))
     return ops.where(mask, x, ops.zeros_like(x))
+
+
+def attention_bias(attention_mask, dtype="float32"):
+    """Additive form of an attention mask: 0 where attending is allowed, the ``dtype`` minimum elsewhere.
+
+    ``softmax(scores + bias)`` equals :func:`masked_softmax` for finite scores of magnitude below ~1e30 (adding a
+    small number to the float32 minimum rounds back to the minimum, so nothing overflows) and costs one broadcast add
+    instead of a full-size select in the forward *and* the backward pass. Computed once per forward pass (it is
+    mask-shaped, e.g. (B, 1, 1, Lk)) and shared by every layer. Use :func:`masked_softmax` where the scores may
+    hold NaN/inf garbage.
+
+    Args:
+        attention_mask: bool, True = may attend, e.g. (B, 1, Lk) from :func:`attention_mask_from_padding`.
+        dtype: float dtype of the bias (the dtype the softmax runs in). Defaults to float32.
+
+    Returns:
+        float tensor of ``attention_mask``'s shape with a head axis inserted at position 1 (e.g. (B, 1, 1, Lk)),
+        ready to add to (B, H, Lq, Lk) scores.
+    """
+    mask = ops.expand_dims(_to_bool(attention_mask), 1)
+    zero = ops.zeros((), dtype=dtype)
+    return ops.where(mask, zero, ops.full((), masked_fill_value(dtype), dtype=dtype))
 
 
 def masked_softmax(scores, attention_mask=None, axis=-1):

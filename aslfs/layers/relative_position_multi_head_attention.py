@@ -7,7 +7,26 @@ import math
 import keras
 from keras import ops
 
+from aslfs.layers.attention_ops import softmax_attention
 from aslfs.layers.masking import masked_softmax
+
+
+def _attend(scores, value, attention_mask, attention_bias, dropout_layer, training):
+    """``softmax(scores) · value`` (B, Tq, H, d), masked by the additive bias or the boolean mask.
+
+    Without an active probability dropout this is ``softmax_attention`` (cheaper hand-written backward); with one,
+    or with only a boolean mask, the plain formulation (``masked_softmax``, dropout, einsum).
+    """
+    dropping = dropout_layer.rate > 0 and training
+    if attention_mask is None and not dropping:
+        bias = attention_bias if attention_bias is not None else ops.zeros((1, 1, 1, 1), "float32")
+        return softmax_attention(scores, value, bias)
+    if attention_bias is not None:
+        probs = ops.softmax(ops.cast(scores, "float32") + attention_bias, axis=-1)
+    else:
+        probs = masked_softmax(scores, attention_mask)
+    probs = dropout_layer(ops.cast(probs, value.dtype), training=training)
+    return ops.einsum("bhqk,bkhd->bqhd", probs, value)
 
 
 def relative_shift(scores):
@@ -50,6 +69,8 @@ class RelativePositionMultiHeadAttention(keras.layers.Layer):
         inputs: (B, T, D).
         position_embedding: (2T − 1, D) from ``RelativePositionEmbedding``.
         attention_mask: optional bool mask as above.
+        attention_bias: optional float32 additive mask (B, 1, 1, Lk) from ``aslfs.layers.masking.attention_bias``
+            (0 = attend, dtype minimum = masked); used instead of ``attention_mask`` when given (faster).
         training: bool.
 
     Returns:
@@ -65,48 +86,43 @@ class RelativePositionMultiHeadAttention(keras.layers.Layer):
         self.dropout = dropout
         self.head_dim = hidden_dim // num_heads
 
-        def dense(name, use_bias=True):
-            return keras.layers.EinsumDense("btd,dhk->bthk", output_shape=(None, num_heads, self.head_dim),
-                                            bias_axes="hk" if use_bias else None, name=name,
-                                            dtype=self.dtype_policy)
-
-        self.query_dense = dense("query")
-        self.key_dense = dense("key")
-        self.value_dense = dense("value")
-        self.position_dense = keras.layers.EinsumDense("pd,dhk->phk", output_shape=(num_heads, self.head_dim),
-                                                       name="position", dtype=self.dtype_policy)
-        self.output_dense = keras.layers.EinsumDense("bthk,hkd->btd", output_shape=(None, hidden_dim),
-                                                     bias_axes="d", name="attention_output",
-                                                     dtype=self.dtype_policy)
+        # Plain Dense layers on (B, T, D) (one 2-D matmul each); heads are split by a reshape.
+        self.query_dense = keras.layers.Dense(hidden_dim, name="query", dtype=self.dtype_policy)
+        self.key_dense = keras.layers.Dense(hidden_dim, name="key", dtype=self.dtype_policy)
+        self.value_dense = keras.layers.Dense(hidden_dim, name="value", dtype=self.dtype_policy)
+        self.position_dense = keras.layers.Dense(hidden_dim, use_bias=False, name="position", dtype=self.dtype_policy)
+        self.output_dense = keras.layers.Dense(hidden_dim, name="attention_output", dtype=self.dtype_policy)
         self.probs_dropout = keras.layers.Dropout(dropout, name="probs_dropout", dtype=self.dtype_policy)
         self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        for layer in (self.query_dense, self.key_dense, self.value_dense):
+        for layer in (self.query_dense, self.key_dense, self.value_dense, self.output_dense):
             layer.build(input_shape)
         self.position_dense.build((None, self.hidden_dim))
-        self.output_dense.build(input_shape[:2] + (self.num_heads, self.head_dim))
         self.pos_bias_u = self.add_weight(name="pos_bias_u", shape=(self.num_heads, self.head_dim),
                                           initializer="glorot_uniform")
         self.pos_bias_v = self.add_weight(name="pos_bias_v", shape=(self.num_heads, self.head_dim),
                                           initializer="glorot_uniform")
         self.built = True
 
-    def call(self, inputs, position_embedding, attention_mask=None, training=None):
-        query = self.query_dense(inputs)  # (B, T, H, d)
-        key = self.key_dense(inputs)
-        value = self.value_dense(inputs)
-        position = self.position_dense(position_embedding)  # (2T-1, H, d)
+    def _heads(self, x):
+        shape = ops.shape(x)
+        return ops.reshape(x, (shape[0], shape[1], self.num_heads, self.head_dim))
+
+    def call(self, inputs, position_embedding, attention_mask=None, attention_bias=None, training=None):
+        query = self._heads(self.query_dense(inputs))  # (B, T, H, d)
+        key = self._heads(self.key_dense(inputs))
+        value = self._heads(self.value_dense(inputs))
+        position = ops.reshape(self.position_dense(position_embedding), (-1, self.num_heads, self.head_dim))
+        scale = 1.0 / math.sqrt(self.head_dim)  # applied to the (small) queries, not to the (B, H, T, T) scores
         u = ops.cast(self.pos_bias_u, query.dtype)
         v = ops.cast(self.pos_bias_v, query.dtype)
-        content = ops.einsum("bqhd,bkhd->bhqk", query + u, key)
-        positional = relative_shift(ops.einsum("bqhd,phd->bhqp", query + v, position))
-        scores = (content + positional) * (1.0 / math.sqrt(self.head_dim))
-        probs = ops.cast(masked_softmax(scores, attention_mask), self.compute_dtype)
-        probs = self.probs_dropout(probs, training=training)
-        context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
-        output = self.output_dense(context)
+        content = ops.einsum("bqhd,bkhd->bhqk", (query + u) * scale, key)
+        positional = relative_shift(ops.einsum("bqhd,phd->bhqp", (query + v) * scale, position))
+        context = _attend(content + positional, value, attention_mask, attention_bias, self.probs_dropout, training)
+        shape = ops.shape(context)
+        output = self.output_dense(ops.reshape(context, (shape[0], shape[1], self.hidden_dim)))
         return self.output_dropout(output, training=training)
 
     def compute_output_shape(self, input_shape, *args, **kwargs):

@@ -5,13 +5,37 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
+from aslfs.layers.attention_ops import softmax_attention
 from aslfs.layers.masking import masked_softmax
+
+
+def _attend(scores, value, attention_mask, attention_bias, dropout_layer, training):
+    """``softmax(scores) · value`` (B, Tq, H, d), masked by the additive bias or the boolean mask.
+
+    Without an active probability dropout this is ``softmax_attention`` (cheaper hand-written backward); with one,
+    or with only a boolean mask, the plain formulation (``masked_softmax``, dropout, einsum).
+    """
+    dropping = dropout_layer.rate > 0 and training
+    if attention_mask is None and not dropping:
+        bias = attention_bias if attention_bias is not None else ops.zeros((1, 1, 1, 1), "float32")
+        return softmax_attention(scores, value, bias)
+    if attention_bias is not None:
+        probs = ops.softmax(ops.cast(scores, "float32") + attention_bias, axis=-1)
+    else:
+        probs = masked_softmax(scores, attention_mask)
+    probs = dropout_layer(ops.cast(probs, value.dtype), training=training)
+    return ops.einsum("bhqk,bkhd->bqhd", probs, value)
 
 
 def apply_rotary(x, cos, sin):
     """Rotate-half RoPE: ``x·cos + rot(x)·sin`` with ``rot([a | b]) = [−b | a]`` over the two halves of the head.
+
+    ``rot`` is computed as a swap of the halves (a reshape to (·, 2, d/2) and a flip, whose gradient is a flip too)
+    times the sign pattern [−1 … −1 | +1 … +1] folded into ``sin``: cheaper than slicing and concatenating, whose
+    gradients materialise zero-padded copies.
 
     Args:
         x: (B, T, H, d).
@@ -20,9 +44,13 @@ def apply_rotary(x, cos, sin):
     Returns:
         (B, T, H, d).
     """
-    half = x.shape[-1] // 2
-    rotated = ops.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-    return x * cos[:, None, :] + rotated * sin[:, None, :]
+    shape = ops.shape(x)
+    head_dim = x.shape[-1]
+    half = head_dim // 2
+    swapped = ops.reshape(ops.flip(ops.reshape(x, (-1, 2, half)), axis=1), shape)  # [b | a]
+    sign = ops.convert_to_tensor(np.concatenate([-np.ones(half), np.ones(half)]).astype(np.float32))
+    signed_sin = sin * ops.cast(sign, sin.dtype)
+    return x * cos[:, None, :] + swapped * signed_sin[:, None, :]
 
 
 @keras.saving.register_keras_serializable(package="aslfs")
@@ -44,6 +72,8 @@ class RotaryMultiHeadAttention(keras.layers.Layer):
         inputs: (B, T, D).
         position_embedding: (2, T, d_h) ``[cos, sin]`` from ``RotaryEmbedding`` (shared by all blocks).
         attention_mask: optional bool mask as above.
+        attention_bias: optional float32 additive mask (B, 1, 1, Lk) from ``aslfs.layers.masking.attention_bias``
+            (0 = attend, dtype minimum = masked); used instead of ``attention_mask`` when given (faster).
         training: bool.
 
     Returns:
@@ -59,36 +89,38 @@ class RotaryMultiHeadAttention(keras.layers.Layer):
         self.dropout = dropout
         self.head_dim = hidden_dim // num_heads
 
-        def dense(name):
-            return keras.layers.EinsumDense("btd,dhk->bthk", output_shape=(None, num_heads, self.head_dim),
-                                            name=name, dtype=self.dtype_policy)
+        def dense(name, units):
+            # A plain Dense on (B, T, D) (one 2-D matmul, and one for its kernel gradient); an EinsumDense with a
+            # (D, H, d) kernel runs as a broadcast batch matmul whose kernel gradient is B matmuls plus a sum.
+            return keras.layers.Dense(units, use_bias=False, name=name, dtype=self.dtype_policy)
 
-        self.query_dense = dense("query")
-        self.key_dense = dense("key")
-        self.value_dense = dense("value")
-        self.output_dense = keras.layers.EinsumDense("bthk,hkd->btd", output_shape=(None, hidden_dim),
-                                                     name="attention_output", dtype=self.dtype_policy)
+        self.query_dense = dense("query", hidden_dim)
+        self.key_dense = dense("key", hidden_dim)
+        self.value_dense = dense("value", hidden_dim)
+        self.output_dense = dense("attention_output", hidden_dim)
         self.probs_dropout = keras.layers.Dropout(dropout, name="probs_dropout", dtype=self.dtype_policy)
         self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        for layer in (self.query_dense, self.key_dense, self.value_dense):
+        for layer in (self.query_dense, self.key_dense, self.value_dense, self.output_dense):
             layer.build(input_shape)
-        self.output_dense.build(input_shape[:2] + (self.num_heads, self.head_dim))
         self.built = True
 
-    def call(self, inputs, position_embedding, attention_mask=None, training=None):
+    def _heads(self, x):
+        shape = ops.shape(x)
+        return ops.reshape(x, (shape[0], shape[1], self.num_heads, self.head_dim))
+
+    def call(self, inputs, position_embedding, attention_mask=None, attention_bias=None, training=None):
         cos, sin = position_embedding[0], position_embedding[1]
-        query = apply_rotary(self.query_dense(inputs), cos, sin)  # (B, T, H, d)
-        key = apply_rotary(self.key_dense(inputs), cos, sin)
-        value = self.value_dense(inputs)
-        scores = ops.einsum("bqhd,bkhd->bhqk", query, key) * (1.0 / math.sqrt(self.head_dim))
-        probs = ops.cast(masked_softmax(scores, attention_mask), self.compute_dtype)
-        if self.dropout:
-            probs = self.probs_dropout(probs, training=training)
-        context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
-        output = self.output_dense(context)
+        scale = ops.cast(1.0 / math.sqrt(self.head_dim), self.compute_dtype)
+        query = apply_rotary(self._heads(self.query_dense(inputs) * scale), cos, sin)  # (B, T, H, d), pre-scaled
+        key = apply_rotary(self._heads(self.key_dense(inputs)), cos, sin)
+        value = self._heads(self.value_dense(inputs))
+        scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
+        context = _attend(scores, value, attention_mask, attention_bias, self.probs_dropout, training)
+        shape = ops.shape(context)
+        output = self.output_dense(ops.reshape(context, (shape[0], shape[1], self.hidden_dim)))
         if self.dropout:
             output = self.output_dropout(output, training=training)
         return output

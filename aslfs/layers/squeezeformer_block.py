@@ -48,6 +48,8 @@ class SqueezeformerBlock(keras.layers.Layer):
         position_embedding: (2T − 1, D) relative table, or (2, T, d_h) rotary ``[cos, sin]``.
         padding_mask: optional bool (B, T).
         attention_mask: optional bool, see above.
+        attention_bias: optional float32 additive form of the attention mask (``aslfs.layers.masking.attention_bias``,
+            (B, 1, 1, T)); used instead of ``attention_mask`` when given.
         training: bool.
 
     Returns:
@@ -94,11 +96,12 @@ class SqueezeformerBlock(keras.layers.Layer):
             layer.build(input_shape)
         self.built = True
 
-    def call(self, inputs, position_embedding, padding_mask=None, attention_mask=None, training=None):
+    def call(self, inputs, position_embedding, padding_mask=None, attention_mask=None, attention_bias=None,
+             training=None):
         sb1, sb2, sb3, sb4 = self.scale_biases
         ln1, ln2, ln3, ln4 = self.layer_norms
         h = ln1(inputs + self.attention(sb1(inputs), position_embedding, attention_mask=attention_mask,
-                                        training=training))
+                                        attention_bias=attention_bias, training=training))
         h = ln2(h + self.feed_forward_1(sb2(h), training=training))
         h = ln3(h + self.convolution(sb3(h), padding_mask=padding_mask, training=training))
         return ln4(h + self.feed_forward_2(sb4(h), training=training))

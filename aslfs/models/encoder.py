@@ -7,7 +7,7 @@ from keras import ops
 
 from aslfs.landmarks import NUM_LANDMARKS, PARTS
 from aslfs.layers.feature_extractor import FeatureExtractor
-from aslfs.layers.masking import apply_padding_mask, attention_mask_from_padding
+from aslfs.layers.masking import apply_padding_mask, attention_bias, attention_mask_from_padding
 from aslfs.layers.relative_position_embedding import RelativePositionEmbedding
 from aslfs.layers.rotary_embedding import RotaryEmbedding
 from aslfs.layers.squeezeformer_block import SqueezeformerBlock
@@ -125,10 +125,10 @@ class SqueezeformerEncoder(keras.layers.Layer):
                      for name, layer in zip(PART_ORDER, self.part_feature_extractors)]
             h = h + ops.concatenate(parts, axis=-1)
         position_embedding = self.position_embedding(h)
-        attention_mask = None if padding_mask is None else attention_mask_from_padding(padding_mask)
+        # Key mask, as an additive bias (0 / float32 minimum) built once for all blocks.
+        bias = None if padding_mask is None else attention_bias(attention_mask_from_padding(padding_mask))
         for block in self.blocks:
-            h = block(h, position_embedding, padding_mask=padding_mask, attention_mask=attention_mask,
-                      training=training)
+            h = block(h, position_embedding, padding_mask=padding_mask, attention_bias=bias, training=training)
         return apply_padding_mask(h, padding_mask)
 
     def compute_output_shape(self, landmarks_shape, padding_mask_shape=None):

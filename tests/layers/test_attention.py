@@ -75,3 +75,46 @@ def test_attention_layers_ignore_masked_keys_and_counts():
     rotary = RotaryMultiHeadAttention(16, 4)
     _pad_invariance(rotary, lambda t: RotaryEmbedding(4, max_len=32)(np.zeros((1, t, 16), "float32")))
     assert sum(int(np.prod(w.shape)) for w in rotary.trainable_weights) == 4 * 16 * 16  # no biases
+
+
+def test_softmax_attention_custom_gradient_matches_autodiff():
+    import tensorflow as tf  # the default test backend; the JAX subprocess test trains through the same op
+
+    from aslfs.layers.attention_ops import softmax_attention
+    from aslfs.layers.masking import attention_bias, attention_mask_from_padding
+
+    rng = np.random.default_rng(3)
+    scores = tf.constant(rng.normal(size=(2, 3, 5, 5)).astype("float32"))
+    value = tf.constant(rng.normal(size=(2, 5, 3, 4)).astype("float32"))
+    padding = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    bias = attention_bias(attention_mask_from_padding(padding))
+    weights = tf.constant(rng.normal(size=(2, 5, 3, 4)).astype("float32"))
+
+    def plain(s, v):
+        probs = ops.softmax(s + bias, axis=-1)
+        return ops.einsum("bhqk,bkhd->bqhd", probs, v)
+
+    results = []
+    for fn in (plain, lambda s, v: softmax_attention(s, v, bias)):
+        with tf.GradientTape() as tape:
+            tape.watch([scores, value])
+            out = fn(scores, value)
+            loss = tf.reduce_sum(out * weights)
+        results.append([out, *tape.gradient(loss, [scores, value])])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b), rtol=1e-5, atol=1e-6)
+    assert np.all(ops.convert_to_numpy(results[1][1])[0, :, :, 3:] == 0.0)  # no gradient to masked keys
+
+
+def test_additive_bias_equals_boolean_mask():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 7, 16)).astype("float32")
+    padding = np.arange(7)[None, :] < np.array([[5], [7]])
+    from aslfs.layers.masking import attention_bias, attention_mask_from_padding
+
+    mask = attention_mask_from_padding(padding)
+    for layer, pos in ((RelativePositionMultiHeadAttention(16, 4, dropout=0.0), RelativePositionEmbedding(16)(x)),
+                       (RotaryMultiHeadAttention(16, 4), RotaryEmbedding(4, 16)(x))):
+        a = ops.convert_to_numpy(layer(x, pos, attention_mask=mask))
+        b = ops.convert_to_numpy(layer(x, pos, attention_bias=attention_bias(mask)))
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -71,7 +71,19 @@ _JAX_SCRIPT = textwrap.dedent("""
     before = {w.path: w.numpy().copy() for w in model.weights}
     loss = float(model.train_on_batch(x, {"logits": data["targets"]}))
     changed = sorted(w.path for w in model.weights if not np.array_equal(before[w.path], w.numpy()))
-    print("RESULT " + json.dumps({"diffs": diffs, "loss": loss, "changed": changed}))
+    # the hand-written attention backward (aslfs.layers.attention_ops) against JAX autodiff
+    import jax
+    import jax.numpy as jnp
+    from aslfs.layers.attention_ops import softmax_attention
+    rng = np.random.default_rng(0)
+    s, v, w = (rng.normal(size=shape).astype("float32") for shape in ((2, 3, 5, 5), (2, 5, 3, 4), (2, 5, 3, 4)))
+    bias = np.zeros((2, 1, 1, 5), "float32")
+    bias[0, ..., 3:] = np.finfo(np.float32).min
+    plain = lambda s, v: jnp.sum(jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(s + bias, axis=-1), v) * w)
+    custom = lambda s, v: jnp.sum(softmax_attention(s, v, bias) * w)
+    grads = [jax.grad(f, argnums=(0, 1))(s, v) for f in (plain, custom)]
+    grad_diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(*grads))
+    print("RESULT " + json.dumps({"diffs": diffs, "loss": loss, "changed": changed, "grad_diff": grad_diff}))
 """)
 
 
@@ -100,3 +112,4 @@ def test_jax_loads_tensorflow_weights_and_trains(tmp_path):
     assert np.isfinite(result["loss"]) and 3.0 < result["loss"] < 6.0
     assert "encoder/block_0/convolution/norm/moving_mean" in result["changed"]
     assert "encoder/feature_extractor/projection/kernel" in result["changed"]
+    assert result["grad_diff"] < 1e-5

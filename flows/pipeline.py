@@ -15,7 +15,6 @@ All MLflow runs of one flow run share ``ASLFS_PIPELINE_RUN`` = the Prefect flow-
 parent run in MLflow.
 """
 
-from __future__ import annotations
 
 import os
 import subprocess
@@ -150,9 +149,13 @@ if __name__ == "__main__":
     parser.add_argument("--max-workers", type=int, default=2)
     parser.add_argument("--address")
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--root", default=".", help="project checkout (default: here)")
     args = parser.parse_args()
     import yaml
 
     ov = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
-    result = pipeline(args.profile, ov, args.task_runner, args.max_workers, args.address, ".", args.force)
+    try:
+        result = pipeline(args.profile, ov, args.task_runner, args.max_workers, args.address, args.root, args.force)
+    except AslfsError as err:
+        raise SystemExit(f"aslfs-pipeline: error: {err}") from None
     print(json.dumps({k: v for k, v in result.items() if k != "select"}, indent=2, default=str))

@@ -94,7 +94,7 @@ class Validator:
         sums: dict[str, float] = {}
         count = 0
         for idx in range(len(self.batches)):
-            rows = self.batches._plan[idx]
+            rows = self.batches.rows(idx)
             x, y = self.batches.batch(idx)
             out = self.step.predict_on_batch(x)
             out = {k: ops.convert_to_numpy(v) for k, v in out.items()}

@@ -201,6 +201,10 @@ class SequenceBatches(keras.utils.PyDataset):
         order = rng.permutation(len(batches))
         return [batches[i] for i in order]
 
+    def rows(self, idx: int) -> np.ndarray:
+        """Table rows of batch ``idx`` of the current plan, in batch order."""
+        return self._plan[idx]
+
     @property
     def order(self) -> np.ndarray:
         """The table rows in serving order (concatenated plan); evaluation uses it to map outputs back to rows."""

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import time
@@ -345,13 +346,17 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
                                  ctc_blank_id=net.ctc_blank_id)
         model = TrainingModel(net, loss_config)
         buckets = train.buckets if train.bucketing else None
+        use_mp = train.use_multiprocessing and train.workers > 0
+        if use_mp and keras.backend.backend() == "jax":  # forking a process that runs JAX threads can deadlock
+            print("train: JAX backend: loader workers are threads (use_multiprocessing ignored)", flush=True)
+            use_mp = False
         batches = SequenceBatches(
             store, train_table, rp.batch_size, training=True, round=round,
             augmentation=build_augmentation(augment, round=round), partner_table=partner_table, seed=seed,
             epoch=start_epoch, buckets=buckets, bucket_window=train.bucket_window, max_len=sampling.max_len,
             resize_mode=sampling.resize_mode, decoder_mask_p=augment.decoder_mask_p,
             backward_pad_fixed=sampling.backward_pad_fixed, workers=train.workers,
-            use_multiprocessing=train.use_multiprocessing and train.workers > 0, max_queue_size=train.max_queue_size)
+            use_multiprocessing=use_mp, max_queue_size=train.max_queue_size)
         val_batches = SequenceBatches(
             store, val_table, train.eval_batch_size, training=False, round=round, buckets=buckets,
             max_len=sampling.max_len, resize_mode=sampling.resize_mode,
@@ -431,8 +436,6 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
     # final outputs
     tmp = out_dir / ".model.keras.tmp.keras"
     net.save(tmp)
-    import os
-
     os.replace(tmp, out_dir / "model.keras")
     metrics = {**facts, "epochs_done": state.epoch, "best_score": state.best_score,
                "mlflow_run_id": state.mlflow_run_id,

@@ -25,7 +25,7 @@ def test_bucket_padding_equals_max_len_padding(tmp_path):
     net = FingerSpeller(get_config("tiny", **NO_DROPOUT))  # max_len 64, masked stem BatchNorm
     ds_bucket = SequenceBatches(store, df, 3, training=False, round=2, buckets=(16, 32), max_len=64, workers=0)
     ds_full = SequenceBatches(store, df, 3, training=False, round=2, buckets=None, max_len=64, workers=0)
-    rows = ds_bucket._plan[0]  # the 3 shortest sequences (10–30 frames)
+    rows = ds_bucket.rows(0)  # the 3 shortest sequences (10–30 frames)
     xb, yb = ds_bucket.batch(0)
     xf, yf = ds_full.collate(ds_full.samples(rows, None), None)
     assert xb["landmarks"].shape[1] in (16, 32) and xf["landmarks"].shape[1] == 64

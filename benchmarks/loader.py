@@ -1,0 +1,108 @@
+"""Training-loader throughput: augmented samples per second for one worker and for N worker processes.
+
+A realistic store (:mod:`benchmarks._store`: gamma lengths, mean ≈ 160 frames) is served by
+:class:`aslfs.training.loader.SequenceBatches` exactly as in training (store read → flip → CutMix → the round's
+augmentation list → resize/pad → targets with decoder-input masking → batch collate, bucketing on):
+
+- ``per_worker``: ``batch(i)`` called in this process (the work one worker does), in samples/s;
+- ``workers=N``: the batches drawn through Keras' own PyDataset machinery (the adapter ``model.fit`` uses, with
+  ``use_multiprocessing=True``), i.e. what the training step receives per second.
+
+Usage: ``python -m benchmarks.loader [--round 2] [--batches 12] [--workers 1 2] [--out benchmarks/results/loader.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from aslfs import env
+
+env.setup()
+
+
+def serve(ds, batches: int) -> tuple[float, int]:
+    """Samples/s drawn through Keras' PyDataset adapter (workers as configured on ``ds``)."""
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    adapter = PyDatasetAdapter(ds, shuffle=False)
+    adapter.on_epoch_begin()
+    it = adapter.get_numpy_iterator()
+    samples, start = 0, None
+    for i, (x, _) in enumerate(it):
+        if i == 0:  # exclude the pool start-up and the first batch
+            start = time.perf_counter()
+        else:
+            samples += len(x["padding_mask"])
+        if i >= batches:
+            break
+    elapsed = time.perf_counter() - start
+    adapter.on_epoch_end()
+    return samples / elapsed, samples
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--round", type=int, default=2, choices=(1, 2))
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batches", type=int, default=12)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--sequences", type=int, default=600)
+    ap.add_argument("--out", default="benchmarks/results/loader.json")
+    args = ap.parse_args(argv)
+
+    from aslfs.config import AugmentParams, SamplingParams, TrainParams
+    from aslfs.data.augment import build_augmentation
+    from aslfs.data.store import SequenceStore
+    from aslfs.training.loader import SequenceBatches
+    from benchmarks._store import write_store
+
+    tp, sampling, aug_params = TrainParams(), SamplingParams(), AugmentParams()
+    with tempfile.TemporaryDirectory() as tmp:
+        store_dir, table = write_store(tmp, n=args.sequences)
+        store = SequenceStore(store_dir)
+        if args.round == 1:
+            table = table[~table.is_sup].reset_index(drop=True)
+
+        def make(workers: int):
+            return SequenceBatches(store, table, args.batch_size, training=True, round=args.round,
+                                   augmentation=build_augmentation(aug_params, args.round), seed=0,
+                                   buckets=tp.buckets, max_len=sampling.max_len, resize_mode=sampling.resize_mode,
+                                   decoder_mask_p=aug_params.decoder_mask_p, workers=workers,
+                                   use_multiprocessing=workers > 0)
+
+        ds = make(0)
+        ds.batch(0)  # warm the page cache
+        start, samples = time.perf_counter(), 0
+        for i in range(1, args.batches + 1):
+            samples += len(ds.batch(i % len(ds))[0]["padding_mask"])
+        per_worker = samples / (time.perf_counter() - start)
+        results = {"per_worker": {"samples_per_s": round(per_worker, 1), "samples": samples}}
+        print(f"{'per worker (in process)':28s} {per_worker:8.1f} samples/s")
+        for w in args.workers:
+            rate, n = serve(make(w), args.batches)
+            results[f"workers={w}"] = {"samples_per_s": round(rate, 1), "samples": n}
+            print(f"{'workers=' + str(w) + ' (keras adapter)':28s} {rate:8.1f} samples/s")
+        mean_frames = float(table["seq_len"].mean())
+    report = {
+        "benchmark": "loader", "round": args.round, "batch_size": args.batch_size, "mean_frames": round(mean_frames, 1),
+        "buckets": tp.buckets, "max_len": sampling.max_len, "results": results,
+        "python": platform.python_version(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
+        "load_average": os.getloadavg(),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

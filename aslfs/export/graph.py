@@ -43,6 +43,7 @@ from aslfs.vocab import DUMMY_PHRASE, END_ID, MAX_TARGET_LEN, decode, encode
 
 DUMMY_IDS = tuple(encode(DUMMY_PHRASE))
 RESIZE_MODES = ("linear", "nearest")
+HEADS = ("attention", "ctc")
 
 
 def member_decoder(member):
@@ -105,6 +106,9 @@ class EnsembleGraph:
             Defaults to ``1`` (no padding).
         static_decoder_length: bool. Pad the encoder outputs (masked) to ``max_len`` frames before decoding, so
             the decoding loop has static shapes (much faster in TFLite, same logits). Defaults to ``True``.
+        head: ``"attention"`` (greedy decoding of the averaged decoder logits, the reference) or ``"ctc"`` (greedy
+            CTC decoding of the members' averaged CTC log-probabilities; members need ``ctc_head``; the rows are
+            then one-hot). Defaults to ``"attention"``.
 
     Example:
         >>> graph = EnsembleGraph([model_seed0, model_seed1])
@@ -123,6 +127,7 @@ class EnsembleGraph:
         force_steps: int | None = None,
         min_model_frames: int = 1,
         static_decoder_length: bool = True,
+        head: str = "attention",
     ):
         self.members = list(members)
         if not self.members:
@@ -144,6 +149,11 @@ class EnsembleGraph:
         self.force_steps = None if force_steps is None else int(force_steps)
         self.min_model_frames = max(int(min_model_frames), 1)
         self.static_decoder_length = bool(static_decoder_length)
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        self.head = head
+        if head == "ctc" and any(getattr(m, "ctc_head", None) is None for m in self.members):
+            raise ValueError("CTC decoding needs members with a CTC head (ModelConfig.ctc_head = True)")
         if self.max_steps < 2:
             raise ValueError(f"max_steps must be >= 2, got {self.max_steps}")
         #: Output rows at most: the characters of the longest target (``max_steps - 1`` = 32; the last slot of
@@ -217,6 +227,27 @@ class EnsembleGraph:
         length = ops.min(ops.where(ops.equal(tokens, END_ID), slots, self.max_rows))
         return step_logits[0][:length]
 
+    def decode_ctc(self, encoder_outputs, padding_mask=None):
+        """Greedy CTC decoding of the ensemble → one-hot rows float32 ``(L, vocab)``, ``L <= max_rows``.
+
+        The members' CTC log-probabilities (``log_softmax`` of ``ctc_logits``) are averaged frame by frame, then
+        :func:`aslfs.decoding.ctc_greedy_decode_ops` takes the best class per frame, merges repeats and drops
+        blanks (class ``vocab_size``).
+        """
+        from aslfs.decoding import ctc_greedy_decode_ops
+
+        log_probs = [ops.log_softmax(ops.cast(m.ctc_logits(e), "float32"), axis=-1)
+                     for m, e in zip(self.members, encoder_outputs)]
+        mean = log_probs[0] if len(log_probs) == 1 else ops.mean(ops.stack(log_probs), axis=0)
+        ids, lengths = ctc_greedy_decode_ops(mean, padding_mask, blank_id=self.vocab_size)
+        rows = ops.minimum(lengths[0], self.max_rows)
+        return ops.one_hot(ids[0][:rows], self.vocab_size, dtype="float32")
+
+    def _decode(self, encoder_outputs, padding_mask=None):
+        if self.head == "ctc":
+            return self.decode_ctc(encoder_outputs, padding_mask)
+        return self.decode(encoder_outputs, padding_mask)
+
     def _pad_to_max_len(self, encoder_outputs, padding_mask):
         """Zero-pad every encoder output to ``(1, max_len, D)`` (static) and mask the pads.
 
@@ -274,11 +305,11 @@ class EnsembleGraph:
             landmarks, mask = self._model_input(frames, 1)
             encoder_outputs, confidence_logit = self.encode(landmarks, mask)
             if confidence_logit is None:
-                return self.decode(encoder_outputs, mask)
+                return self._decode(encoder_outputs, mask)
             return ops.cond(
                 ops.less(self._confidence(confidence_logit), self.confidence_threshold),
                 self.dummy_rows,
-                lambda: self.decode(encoder_outputs, mask),
+                lambda: self._decode(encoder_outputs, mask),
             )
 
         rows = ops.cond(ops.less(t, self.min_frames), self.dummy_rows, model_branch)
@@ -295,7 +326,7 @@ class EnsembleGraph:
         landmarks, mask = self._model_input(frames, self.min_model_frames)
         encoder_outputs, confidence_logit = self.encode(landmarks, mask)
         confidence = self._confidence(confidence_logit)
-        rows = self.decode(encoder_outputs, mask)
+        rows = self._decode(encoder_outputs, mask)
         dummy = ops.logical_or(ops.less(t, self.min_frames), ops.less(confidence, self.confidence_threshold))
         return {
             "outputs": ops.reshape(rows, (-1, self.vocab_size)),
@@ -321,21 +352,23 @@ def keras_ensemble_predict(
     confidence_threshold: float = 0.15,
     max_steps: int = MAX_TARGET_LEN,
     pad: bool = True,
+    head: str = "attention",
 ) -> dict[str, list]:
     """The Keras ensemble's greedy predictions for raw sequences, through the data pipeline's NumPy functions.
 
     Each sequence is normalised with :func:`aslfs.data.normalize.normalize_np`, resized above ``max_len`` with
     :func:`aslfs.data.sample.resize_time`, then (``pad=True``) zero-padded to ``max_len`` in batches with a padding
     mask, as in training — or (``pad=False``) run one by one at its own length, like the TFLite graph. The members'
-    encoders and :func:`aslfs.decoding.greedy_decode` do the rest.
+    encoders and :func:`aslfs.decoding.greedy_decode` do the rest (``head="ctc"``: the members' averaged CTC
+    log-probabilities and :func:`aslfs.decoding.ctc_greedy_decode`; ``logits`` are then one-hot rows).
 
     Returns:
         ``{"raw": [str], "phrase": [str] (after the dummy rule), "confidence": [float], "logits": [(L, vocab)]}``.
     """
     from aslfs.data.sample import resize_time
-    from aslfs.decoding import apply_dummy_rule, greedy_decode
+    from aslfs.decoding import apply_dummy_rule, ctc_greedy_decode, greedy_decode
 
-    graph = EnsembleGraph(members, max_len=max_len, resize_mode=resize_mode, max_steps=max_steps)
+    graph = EnsembleGraph(members, max_len=max_len, resize_mode=resize_mode, max_steps=max_steps, head=head)
     length = graph.max_len
     prepared = []
     for frames in sequences:
@@ -362,10 +395,20 @@ def keras_ensemble_predict(
             outputs.append(encoder_output)
             if conf is not None:
                 conf_logits.append(np.asarray(ops.convert_to_numpy(conf), np.float32).reshape(len(group)))
+        conf = 1.0 / (1.0 + np.exp(-np.mean(conf_logits, axis=0))) if conf_logits else np.ones(len(group))
+        if head == "ctc":
+            log_probs = [np.asarray(ops.convert_to_numpy(ops.log_softmax(m.ctc_logits(e), axis=-1)), np.float32)
+                         for m, e in zip(graph.members, outputs)]
+            ids = ctc_greedy_decode(np.mean(log_probs, axis=0), mask, blank_id=graph.vocab_size)
+            for row, i in enumerate(group):
+                kept = ids[row][: graph.max_rows]
+                raw[i] = decode(kept)
+                confidence[i] = float(conf[row])
+                logits[i] = np.eye(graph.vocab_size, dtype=np.float32)[np.asarray(kept, dtype=np.int64)]
+            continue
         tokens, step_logits = greedy_decode(graph.decoders, outputs, [mask] * len(outputs), max_steps=max_steps)
         tokens = np.asarray(ops.convert_to_numpy(tokens))
         step_logits = np.asarray(ops.convert_to_numpy(step_logits))
-        conf = 1.0 / (1.0 + np.exp(-np.mean(conf_logits, axis=0))) if conf_logits else np.ones(len(group))
         for row, i in enumerate(group):
             ends = np.flatnonzero(tokens[row] == END_ID)
             rows = min(int(ends[0]) if ends.size else max_steps, graph.max_rows)

@@ -93,7 +93,8 @@ def convert_endpoints(
         workdir: where to write the intermediate SavedModel (a temporary folder, deleted, when ``None``).
 
     Returns:
-        ``(flatbuffer bytes, timings {"saved_model_seconds", "convert_seconds"})``.
+        ``(flatbuffer bytes, timings {"saved_model_seconds", "convert_seconds"}`` (wall) and the same with
+        ``_cpu_seconds`` (CPU time of this process, all threads).
 
     Raises:
         ExportError: the converter needs ops outside the TFLite builtins.
@@ -107,7 +108,7 @@ def convert_endpoints(
         workdir = tmp
     saved_model = Path(workdir) / "saved_model"
     try:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         archive = keras.export.ExportArchive()
         for name, fn in endpoints.items():
             # Trace once here; ExportArchive then reuses the concrete function (an endpoint given with an input
@@ -120,9 +121,9 @@ def convert_endpoints(
         # No gradient functions: the SavedModel is only an intermediate for the converter.
         options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
         archive.write_out(str(saved_model), options=options, verbose=False)
-        saved_seconds = time.perf_counter() - start
+        saved_seconds, saved_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=list(endpoints))
         if fp16:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -135,14 +136,15 @@ def convert_endpoints(
             flex = sorted(set(_mentioned_ops(text)))
             detail = f"ops outside the TFLite builtins: {', '.join(flex)}" if flex else text.splitlines()[0][:300]
             raise ExportError(f"TFLite conversion failed ({detail})") from None
-        convert_seconds = time.perf_counter() - start
+        convert_seconds, convert_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     flex = find_flex_ops(flatbuffer)
     if flex:
         raise ExportError(f"the TFLite file needs Flex ops {flex}; only builtin ops run on the Kaggle runtime")
-    return flatbuffer, {"saved_model_seconds": saved_seconds, "convert_seconds": convert_seconds}
+    return flatbuffer, {"saved_model_seconds": saved_seconds, "convert_seconds": convert_seconds,
+                        "saved_model_cpu_seconds": saved_cpu, "convert_cpu_seconds": convert_cpu}
 
 
 @contextlib.contextmanager
@@ -241,7 +243,7 @@ def write_submission(
         saved_model_seconds=round(timings["saved_model_seconds"], 3),
         convert_seconds=round(timings["convert_seconds"], 3),
         seconds=round(time.perf_counter() - start, 3),
-        info=dict(info or {}),
+        info={**(info or {}), "cpu_seconds": {k: round(v, 3) for k, v in timings.items() if "cpu" in k}},
     )
 
 
@@ -311,8 +313,9 @@ def export_ensemble(
         max_steps=params.max_steps,
         early_stop=params.early_stop,
         force_steps=force_steps,
+        head=params.decoder,
     )
-    info = {"members": sources, "max_len": graph.max_len, "resize_mode": resize_mode, "max_steps": graph.max_steps,
+    info = {"decoder": params.decoder, "members": sources, "max_len": graph.max_len, "resize_mode": resize_mode, "max_steps": graph.max_steps,
             "force_steps": force_steps, "early_stop": graph.early_stop,
             "confidence_threshold": graph.confidence_threshold, "min_frames": graph.min_frames}
     result = write_submission(graph, out_dir, diagnostics=params.diagnostics, max_megabytes=params.max_megabytes,

@@ -59,3 +59,21 @@ def test_weights_and_config_round_trip():
     clone = MaskedBatchNormalization.from_config(bn.get_config())
     assert clone.get_config() == bn.get_config()
     assert keras.saving.get_registered_name(MaskedBatchNormalization) == "aslfs>MaskedBatchNormalization"
+
+
+def test_statistics_stay_accurate_for_a_large_mean():
+    """The one-pass (shifted) moments must not lose precision when the mean dwarfs the spread."""
+    rng = np.random.default_rng(3)
+    x = (30.0 + 0.5 * rng.normal(size=(4, 50, 7, 8))).astype("float32")
+    mask = np.arange(50)[None, :] < np.array([[50], [31], [12], [40]])
+    y = ops.convert_to_numpy(MaskedBatchNormalization()(x, padding_mask=mask, training=True))
+    valid = x[mask].reshape(-1, 8).astype(np.float64)
+    expected = (x - valid.mean(0)) / np.sqrt(valid.var(0) + 1e-5)
+    np.testing.assert_allclose(y[mask], expected[mask], atol=2e-3)
+    first_padded = mask[::-1].copy()  # the first sequence is the shortest: frame (0, 0) is still real
+    first_padded[0, 0] = False  # ... and now it is padding (shift 0): still correct, only less precise
+    x[0, 0] = np.nan
+    y = ops.convert_to_numpy(MaskedBatchNormalization()(x, padding_mask=first_padded, training=True))
+    valid = x[first_padded].reshape(-1, 8).astype(np.float64)
+    expected = (x - valid.mean(0)) / np.sqrt(valid.var(0) + 1e-5)
+    np.testing.assert_allclose(y[first_padded], expected[first_padded], atol=0.2)

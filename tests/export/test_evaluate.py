@@ -99,3 +99,25 @@ def test_evaluate_cli_on_a_competition_directory(probe, tmp_path, capsys):
     assert code == 0
     assert "held-out sequences" in capsys.readouterr().out
     assert json.loads((tmp_path / "m.json").read_text())["sequences"] == 6
+
+
+def test_evaluate_stage_writes_metrics_plots_and_registry(probe, tmp_path, monkeypatch):
+    from aslfs.config import SelectParams
+    from aslfs.data.select import select
+    from stages.evaluate import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("ASLFS_ROOT", str(tmp_path))
+    monkeypatch.delenv("ASLFS_PIPELINE_RUN", raising=False)
+    meta, _ = random_dataset(tmp_path / "raw", n_sequences=8, sequences_per_file=4, frames=(10, 40), seed=8)
+    select(tmp_path / "raw", tmp_path / "selected", SelectParams())
+    meta.assign(fold=meta.participant_id % 2)[["sequence_id", "participant_id", "fold", "is_supplemental"]].to_csv(
+        tmp_path / "folds.csv", index=False)
+    main([str(probe), str(tmp_path / "selected"), str(tmp_path / "folds.csv"), "0", str(tmp_path / "evaluate.json"),
+          str(tmp_path / "plots"), "--registry", str(tmp_path / "registry.json"),
+          "--params", str(tmp_path / "none.yaml")])
+    metrics = json.loads((tmp_path / "evaluate.json").read_text())
+    assert {"score", "cer", "score_pp"} <= set(metrics)
+    registry = json.loads((tmp_path / "registry.json").read_text())
+    assert registry["name"] == "asl-fingerspelling" and registry["version"] == "1" and registry["alias"] == "champion"
+    assert (tmp_path / "plots" / "by_length.csv").is_file()

@@ -28,6 +28,10 @@ def add_arguments(parser):
                         help="time resize above max_len (default: sampling.resize_mode of the params file)")
     parser.add_argument("--register", action=argparse.BooleanOptionalAction, default=None,
                         help="register in the MLflow Model Registry (default: export.register_model; never untrained)")
+    parser.add_argument("--diagnostics", action=argparse.BooleanOptionalAction, default=None,
+                        help="add the diagnostics signature (default: export.diagnostics)")
+    parser.add_argument("--decoder", choices=("attention", "ctc"), default=None,
+                        help="decoding in the graph (default: export.decoder)")
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--report", default=None, help="also write the export report (JSON) here")
 
@@ -38,7 +42,8 @@ def run(args) -> int:
     result = export_from_params(args.out_dir, models=args.models, params_path=args.params, preset=args.preset,
                                 ensemble=args.ensemble, untrained=args.untrained, seed=args.seed,
                                 force_steps=args.force_steps, resize_mode=args.resize_mode, register=args.register,
-                                report_path=args.report)
+                                report_path=args.report,
+                                overrides={"diagnostics": args.diagnostics, "decoder": args.decoder})
     print(format_result(result))
     return 0
 

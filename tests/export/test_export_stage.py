@@ -14,13 +14,15 @@ def test_cli_untrained_export(tmp_path, capsys):
 
     out = tmp_path / "sub"
     code = main(["export", "--preset", "tiny", "--ensemble", "2", "--untrained", "--force-steps", "33", str(out),
-                 "--params", str(tmp_path / "absent.yaml"), "--report", str(tmp_path / "report.json")])
+                 "--params", str(tmp_path / "absent.yaml"), "--report", str(tmp_path / "report.json"),
+                 "--no-diagnostics"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "model.tflite" in printed and "MB" in printed
     assert sorted(p.name for p in out.iterdir()) == ["inference_args.json", "model.tflite"]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["members"] == 2 and report["info"]["force_steps"] == 33 and "registry" not in report["info"]
+    assert report["signatures"] == ["serving_default"] and report["info"]["confidence_threshold"] == 0.0
     assert report["bytes"] == (out / "model.tflite").stat().st_size
     rows = TFLiteRecognizer(out / "model.tflite").logits(np.random.default_rng(0).random((50, 390), np.float32))
     assert rows.shape[1] == 63 and rows.shape[0] <= 32

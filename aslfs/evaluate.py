@@ -254,10 +254,23 @@ def heldout_items(data: str | Path, folds_csv: str | Path | None = None, fold: i
     return (from_store() if loader == "store" else from_raw()), len(index)
 
 
+def _expand(run_dirs: Sequence[str | Path]) -> list[Path]:
+    """Run folders; a folder holding run folders (``models/round2``) stands for them (those with a history)."""
+    out = []
+    for path in map(Path, run_dirs):
+        if path.is_dir() and not (path / "history.csv").is_file() and not (path / "metrics.json").is_file():
+            runs = sorted(p for p in path.iterdir() if (p / "history.csv").is_file() or (p / "metrics.json").is_file())
+            out.extend(runs)
+        else:
+            out.append(path)
+    return out
+
+
 def training_curves(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
-    """The ``history.csv`` of each training run, stacked with a ``run`` column (the run folder's name)."""
+    """The ``history.csv`` of each training run, stacked with a ``run`` column (the run folder's name); a folder of
+    run folders stands for all of them."""
     frames = []
-    for run_dir in run_dirs:
+    for run_dir in _expand(run_dirs):
         path = Path(run_dir) / "history.csv"
         if path.is_file():
             frames.append(pd.read_csv(path).assign(run=Path(run_dir).name))
@@ -266,7 +279,7 @@ def training_curves(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
 
 def _trained_folds(run_dirs: Sequence[str | Path]) -> list[int]:
     folds = []
-    for run_dir in run_dirs:
+    for run_dir in _expand(run_dirs):
         path = Path(run_dir) / "metrics.json"
         if path.is_file():
             try:

@@ -420,18 +420,31 @@ def keras_ensemble_predict(
     return {"raw": raw, "phrase": phrases, "confidence": confidence, "logits": logits}
 
 
-def load_members(paths: Sequence) -> list:
-    """Trained members from ``model.keras`` files or run directories holding one (``<run_dir>/model.keras``)."""
+def expand_run_dirs(paths: Sequence) -> list:
+    """Run folders (or ``.keras`` files) from ``paths``: a folder without ``model.keras`` stands for its sub-folders
+    that have one (e.g. ``models/round2`` → ``models/round2/seed1``, ``.../seed2``, in name order)."""
     from pathlib import Path
 
+    out = []
+    for path in map(Path, paths):
+        if path.is_dir() and not (path / "model.keras").is_file():
+            runs = sorted(p for p in path.iterdir() if (p / "model.keras").is_file())
+            out.extend(runs if runs else [path])
+        else:
+            out.append(path)
+    return out
+
+
+def load_members(paths: Sequence) -> list:
+    """Trained members from ``model.keras`` files or run directories holding one (``<run_dir>/model.keras``); a
+    folder of run folders stands for all of them (:func:`expand_run_dirs`)."""
     import keras
 
     import aslfs.models.fingerspeller  # noqa: F401  (registers the custom classes for deserialisation)
     from aslfs.errors import DataError
 
     members = []
-    for path in paths:
-        path = Path(path)
+    for path in expand_run_dirs(paths):
         file = path / "model.keras" if path.is_dir() else path
         if not file.is_file():
             raise DataError(f"{file}: trained model not found (expected <run_dir>/model.keras)")

@@ -290,7 +290,7 @@ def export_ensemble(
     """
     from aslfs.config import ExportParams
     from aslfs.errors import ConfigError
-    from aslfs.export.graph import EnsembleGraph, load_members, untrained_members
+    from aslfs.export.graph import EnsembleGraph, expand_run_dirs, load_members, untrained_members
 
     params = params or ExportParams()
     if untrained:
@@ -302,7 +302,7 @@ def export_ensemble(
         if not models:
             raise ConfigError("export needs trained models (run folders with model.keras) or --untrained --preset")
         members = load_members(models)
-        sources = [str(m) for m in models]
+        sources = [str(m) for m in expand_run_dirs(models)]
     graph = EnsembleGraph(
         members,
         resize_mode=resize_mode,

@@ -68,13 +68,14 @@ def test_run_evaluation_on_a_store_with_folds(probe, tmp_path):
     select(tmp_path / "raw", tmp_path / "selected", SelectParams())
     folds = meta[["sequence_id", "participant_id", "is_supplemental"]].assign(fold=lambda d: d.participant_id % 2)
     folds.to_csv(tmp_path / "folds.csv", index=False)
-    (tmp_path / "run0").mkdir()
-    pd.DataFrame({"epoch": [1, 2], "loss": [3.0, 2.0]}).to_csv(tmp_path / "run0" / "history.csv", index=False)
-    (tmp_path / "run0" / "metrics.json").write_text(json.dumps({"fold": 1}))
+    run0 = tmp_path / "models" / "run0"
+    run0.mkdir(parents=True)
+    pd.DataFrame({"epoch": [1, 2], "loss": [3.0, 2.0]}).to_csv(run0 / "history.csv", index=False)
+    (run0 / "metrics.json").write_text(json.dumps({"fold": 1}))
 
     result = run_evaluation(probe, tmp_path / "selected", tmp_path / "metrics" / "evaluate.json", tmp_path / "ev",
                             params=EvaluateParams(top_confusions=3), folds_csv=tmp_path / "folds.csv", fold=1,
-                            runs=[tmp_path / "run0"], track=False)
+                            runs=[tmp_path / "models"], track=False)
     written = json.loads((tmp_path / "metrics" / "evaluate.json").read_text())
     assert {"score", "cer", "score_pp", "score_dl", "dummy_fraction", "seconds_per_sequence"} <= set(written)
     assert written["trained_on_heldout"] == 0  # the member validated on fold 1

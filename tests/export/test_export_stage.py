@@ -46,16 +46,15 @@ def test_stage_exports_saved_members_and_registers(members, sequences, recognize
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("ASLFS_ROOT", str(tmp_path))
     monkeypatch.delenv("ASLFS_PIPELINE_RUN", raising=False)
-    runs = []
-    for i, member in enumerate(members):
-        run = tmp_path / f"run{i}"
-        run.mkdir()
+    for i, member in enumerate(members):  # models/round2/seed{i}/model.keras, as the train stage writes them
+        run = tmp_path / "models" / "round2" / f"seed{i}"
+        run.mkdir(parents=True)
         member.save(run / "model.keras")
-        runs.append(str(run))
     (tmp_path / "params.yaml").write_text("export:\n  register_model: true\n")
-    main([str(tmp_path / "sub"), *runs, "--params", str(tmp_path / "params.yaml"),
+    main([str(tmp_path / "sub"), str(tmp_path / "models" / "round2"), "--params", str(tmp_path / "params.yaml"),
           "--report", str(tmp_path / "export.json")])
     report = json.loads((tmp_path / "export.json").read_text())
+    assert [m.split("/")[-1] for m in report["info"]["members"]] == ["seed0", "seed1"]
     assert report["info"]["registry"]["version"] == "1"
     version = MlflowClient().get_model_version("asl-fingerspelling", "1")
     assert version.tags["aslfs.members"] == "2"

@@ -9,11 +9,13 @@ the stages and the training compute:
 2. **Time resize** above ``max_len`` frames (384 in the reference) to exactly ``max_len``, in the training mode
    (``linear``: ``keras.ops.image.resize`` bilinear without antialias on the ``(T, 130)`` "image", equal to
    :func:`aslfs.data.sample.resize_time` ``linear``; ``nearest``: frame ``⌊i·T/L⌋``). Shorter sequences run at their
-   own length, unpadded, with an all-true padding mask (batch 1).
-3. **Encoders** — ``member.encode(landmarks, padding_mask, training=False)`` per member (the model's per-part
+   own length, unpadded and without a padding mask (batch 1).
+3. **Encoders** — ``member.encode(landmarks, None, training=False)`` per member (the model's per-part
    normalisation is inside it); the confidence logits are averaged over the members, then the sigmoid is taken.
 4. **Greedy decoding** — :func:`aslfs.decoding.greedy_decode` over all members' decoders (logits averaged at every
-   step, one shared token, KV caches, early stop).
+   step, one shared token, KV caches, early stop). The encoder outputs are zero-padded to ``max_len`` and masked
+   first, so that the loop has static shapes (TFLite re-plans a dynamic loop body at every step); the masked frames
+   get zero attention, so the logits are those of the unpadded sequence.
 5. **Output rows** — the averaged step logits up to, not including, the first end id, at most ``max_steps - 1``
    (32) rows; ``argmax`` of each row is the token (ids >= 59 read as nothing). (The reference keeps all 33 rows when
    no end id comes; a training target never has a character in its 33rd slot, so the contract's L <= 32 loses
@@ -27,7 +29,9 @@ one call). Sequences shorter than ``min_model_frames`` are padded internally (ma
 
 :func:`keras_ensemble_predict` is the independent Keras reference used by the parity tests and for evaluating Keras
 checkpoints: NumPy normalisation and resize (the data pipeline's functions), then the same members and
-``greedy_decode``, batched.
+``greedy_decode``, batched and padded as in training; it runs on any Keras backend. The graph's entry points
+(``serve``, ``diagnose``) are traced by the TensorFlow export and also run eagerly on the TensorFlow backend (their
+``cond`` branches return different shapes, which JAX's ``cond`` does not allow).
 """
 
 from __future__ import annotations
@@ -147,7 +151,7 @@ class EnsembleGraph:
         self.max_steps = int(max_steps)
         self.early_stop = bool(early_stop)
         self.force_steps = None if force_steps is None else int(force_steps)
-        self.min_model_frames = max(int(min_model_frames), 1)
+        self.min_model_frames = min(max(int(min_model_frames), 1), self.max_len)
         self.static_decoder_length = bool(static_decoder_length)
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")

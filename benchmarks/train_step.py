@@ -149,8 +149,6 @@ def _compiled_encode(model, jit: bool):
     if keras.backend.backend() == "jax":
         import jax
 
-        from keras import ops  # noqa: F401  (stateless call through the functional model's variables)
-
         state = [v.value for v in model.variables]
 
         @jax.jit

@@ -1,8 +1,11 @@
-"""``softmax(scores + bias) · V`` with a hand-written, cheaper backward pass (shared by both encoder attentions)."""
+"""Attention cores shared by both encoder attentions: ``softmax(scores + bias) · V`` with a hand-written, cheaper
+backward pass, and the dispatch between it and the plain (dropout / boolean mask) formulation."""
 
 from __future__ import annotations
 
 from keras import ops
+
+from aslfs.layers.masking import masked_softmax
 
 
 def _forward(scores, value, attention_bias):
@@ -44,3 +47,29 @@ def softmax_attention(scores, value, attention_bias):
         (B, Tq, H, d).
     """
     return _softmax_attention(scores, value, ops.cast(attention_bias, "float32"))
+
+
+def attend(scores, value, attention_mask, attention_bias, dropout_layer, training):
+    """``softmax(scores) · value`` → (B, Tq, H, d), masked by the additive bias or by the boolean mask.
+
+    Without an active probability dropout this is :func:`softmax_attention` (cheaper hand-written backward); with
+    one, or with only a boolean mask, the plain formulation (``masked_softmax``, dropout, einsum).
+
+    Args:
+        scores: (B, H, Tq, Tk) scaled logits.
+        value: (B, Tk, H, d).
+        attention_mask: optional bool, True = may attend (``aslfs.layers.masking``).
+        attention_bias: optional float32 additive mask (``aslfs.layers.masking.attention_bias``).
+        dropout_layer: the ``keras.layers.Dropout`` applied to the probabilities.
+        training: bool.
+    """
+    dropping = dropout_layer.rate > 0 and training
+    if attention_mask is None and not dropping:
+        bias = attention_bias if attention_bias is not None else ops.zeros((1, 1, 1, 1), "float32")
+        return softmax_attention(scores, value, bias)
+    if attention_bias is not None:
+        probs = ops.softmax(ops.cast(scores, "float32") + attention_bias, axis=-1)
+    else:
+        probs = masked_softmax(scores, attention_mask)
+    probs = dropout_layer(ops.cast(probs, value.dtype), training=training)
+    return ops.einsum("bhqk,bkhd->bqhd", probs, value)

@@ -8,26 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from aslfs.layers.attention_ops import softmax_attention
-from aslfs.layers.masking import masked_softmax
+from aslfs.layers.attention_ops import attend
 
-
-def _attend(scores, value, attention_mask, attention_bias, dropout_layer, training):
-    """``softmax(scores) · value`` (B, Tq, H, d), masked by the additive bias or the boolean mask.
-
-    Without an active probability dropout this is ``softmax_attention`` (cheaper hand-written backward); with one,
-    or with only a boolean mask, the plain formulation (``masked_softmax``, dropout, einsum).
-    """
-    dropping = dropout_layer.rate > 0 and training
-    if attention_mask is None and not dropping:
-        bias = attention_bias if attention_bias is not None else ops.zeros((1, 1, 1, 1), "float32")
-        return softmax_attention(scores, value, bias)
-    if attention_bias is not None:
-        probs = ops.softmax(ops.cast(scores, "float32") + attention_bias, axis=-1)
-    else:
-        probs = masked_softmax(scores, attention_mask)
-    probs = dropout_layer(ops.cast(probs, value.dtype), training=training)
-    return ops.einsum("bhqk,bkhd->bqhd", probs, value)
 
 
 def apply_rotary(x, cos, sin):
@@ -118,7 +100,7 @@ class RotaryMultiHeadAttention(keras.layers.Layer):
         key = apply_rotary(self._heads(self.key_dense(inputs)), cos, sin)
         value = self._heads(self.value_dense(inputs))
         scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
-        context = _attend(scores, value, attention_mask, attention_bias, self.probs_dropout, training)
+        context = attend(scores, value, attention_mask, attention_bias, self.probs_dropout, training)
         shape = ops.shape(context)
         output = self.output_dense(ops.reshape(context, (shape[0], shape[1], self.hidden_dim)))
         if self.dropout:

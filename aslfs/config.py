@@ -233,6 +233,9 @@ class OofParams(Section):
     max_supplemental_phrase_len: int = Field(32, ge=1)
     #: See ``TrainParams.empty_without_end``.
     empty_without_end: bool = False
+    #: Score of the rows of folds with no round-1 run (e.g. the fold round 2 holds out, which it never reads);
+    #: None = such a fold is an error. The reference's default for a missing score is 1.0 (reference-spec §1.8).
+    missing_fold_score: float | None = None
 
 
 class PipelineParams(Section):

@@ -50,6 +50,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "workers": 1,
         },
         # round 2 holds fold 0 out (held-out participants for the demo's score), so round 1 needs folds 1-3 only
+        "oof": {"missing_fold_score": 1.0},
         "pipeline": {"round1_folds": [1, 2, 3], "round2_fold": 0, "round2_seeds": [1, 2], "eval_fold": 0},
     },
     "ci": {
@@ -63,6 +64,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                        "batch_size": 16, "warmup_epochs": 0.0, "min_seq_len": 1, "eval_every": 1},
             "workers": 0,
         },
+        "oof": {"missing_fold_score": 1.0},
         "pipeline": {"round1_folds": [1, 2], "round2_fold": 0, "round2_seeds": [1, 2], "eval_fold": 0},
     },
 }

@@ -137,11 +137,17 @@ def build_oof_table(data_dir, folds_csv, model_dirs, params=None) -> pd.DataFram
                             f"{fold} (first: {sorted(want - have)[0]}); was it trained on these folds?")
         by_fold.setdefault(fold, []).append(preds[preds["sequence_id"].isin(want)])
     missing = sorted(set(main["fold"].unique().tolist()) - set(by_fold))
-    if missing:
-        raise DataError(f"OOF: no round-1 run for fold(s) {missing}")
+    if missing and params.missing_fold_score is None:
+        raise DataError(f"OOF: no round-1 run for fold(s) {missing} (set oof.missing_fold_score to score them)")
+    if not by_fold:
+        raise DataError("OOF: no round-1 runs given")
 
     scores = pd.concat([fold_scores(runs) for runs in by_fold.values()], ignore_index=True)
     main = main.merge(scores, on="sequence_id", how="left")
+    if missing:  # folds nobody predicted (e.g. the fold round 2 holds out): a constant score, no seeds
+        lost = main["fold"].isin(missing)
+        main.loc[lost, "score"] = float(params.missing_fold_score)
+        main.loc[lost, "n_seeds"] = 0
     main["is_sup"] = 0
     sup = table[table["is_sup"]].copy()
     sup = sup[sup["phrase"].astype(str).str.len() <= params.max_supplemental_phrase_len]

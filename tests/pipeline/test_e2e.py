@@ -1,0 +1,43 @@
+"""The whole pipeline, CI-sized: `aslfs demo` (dvc repro) on the `ci` profile in a copy of the checkout, then
+idempotence (`dvc status` clean, a second `dvc repro` runs nothing)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.pipeline.conftest import BIN, copy_checkout, project_env
+
+pytestmark = pytest.mark.slow
+
+
+def test_ci_profile_end_to_end_and_idempotent(tmp_path):
+    root = copy_checkout(tmp_path / "proj")
+    env = project_env()
+    aslfs = [sys.executable, "-m", "aslfs.cli"]
+    subprocess.run([*aslfs, "profile", "ci"], cwd=root, env=env, check=True)
+    subprocess.run([str(BIN / "dvc"), "init", "-q", "-f"], cwd=root, env=env, check=False)
+    demo = subprocess.run([*aslfs, "demo"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-4000:]
+    out = demo.stdout
+    assert "held-out score" in out and "TFLite model: artifacts/submission/model.tflite" in out
+    assert "MLflow model: asl-fingerspelling version" in out
+
+    metrics = json.loads((root / "artifacts/metrics/evaluate.json").read_text())
+    assert {"score", "cer", "score_pp"} <= set(metrics)
+    assert metrics["sequences"] > 0
+    submission = sorted(p.name for p in (root / "artifacts/submission").iterdir())
+    assert submission == ["inference_args.json", "model.tflite"]
+    assert len(list((root / "models/round2").glob("seed*/model.keras"))) == 2
+    assert (root / "data/oof.csv").exists()
+
+    status = subprocess.run([str(BIN / "dvc"), "status", "--json"], cwd=root, env=env, capture_output=True, text=True)
+    assert status.stdout.strip() == "{}", status.stdout
+    again = subprocess.run([str(BIN / "dvc"), "repro"], cwd=root, env=project_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0
+    assert "Running stage" not in again.stdout, again.stdout
+    metrics_show = subprocess.run([str(BIN / "dvc"), "metrics", "show", "--json"], cwd=root, env=env,
+                                  capture_output=True, text=True)
+    assert "evaluate.json" in metrics_show.stdout

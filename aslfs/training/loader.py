@@ -7,8 +7,12 @@ and in round 2 build the backward decoder's labels and inputs (:func:`aslfs.data
 The result is ``(x, y)``::
 
     x = {"landmarks": (B, L, 130, 3) float32, "padding_mask": (B, L) bool, "decoder_input_ids": (B, 33) int32,
-         ["backward_decoder_input_ids": (B, Lb) int32]}
-    y = {"token_ids": (B, 33) int32, "score": (B,) float32, ["backward_token_ids": (B, Lb) int32]}
+         ["backward_decoder_input_ids": (B, 33) int32]}
+    y = {"token_ids": (B, 33) int32, "score": (B,) float32, ["backward_token_ids": (B, 33) int32]}
+
+The reference's backward labels are only as long as the batch's longest target (0-padded); they are padded on to
+33 here so that only the batch size and the bucket length ever vary (XLA/JAX compile one graph per shape); the loss
+scores only the reference's positions (:mod:`aslfs.training.losses`).
 
 **Randomness** comes only from ``numpy.random.default_rng((seed, epoch, batch index))``: a batch is the same whichever
 worker process makes it, whatever the number of workers, and a run resumed at epoch ``e`` sees the batches of an
@@ -30,7 +34,7 @@ one per length. ``buckets=None`` pads every batch to ``max_len`` (the reference)
 **TensorFlow input signature.** Keras' TensorFlow trainer builds a ``tf.data`` signature from the first two batches it
 reads; a dimension equal in both becomes static and a later batch with another size would be rejected. Before
 ``fit`` the trainer calls :meth:`SequenceBatches.arm_signature_probe`: the next two reads return batch 0 and a
-zero-filled copy of it whose variable dimensions (batch, frames when bucketing, backward length) differ, so those
+zero-filled copy of it whose variable dimensions (batch, and frames when bucketing) differ, so those
 dimensions are declared dynamic. Those two reads are only used for the signature (Keras reads the batches again to
 train). Other backends read no probe batches, so the trainer arms the probe only on TensorFlow.
 """
@@ -46,7 +50,8 @@ import numpy as np
 import pandas as pd
 
 from aslfs.data.sample import MAX_LEN, PartnerSampler, make_eval_sample, make_train_sample, round2_epoch_indices
-from aslfs.data.targets import collate_backward
+from aslfs.data.targets import BACKWARD_PAD_ID, collate_backward
+from aslfs.vocab import MAX_TARGET_LEN
 
 #: Columns a batch table must have (one row per sequence; ``store_pos`` is the row's position in the store).
 TABLE_COLUMNS = ("store_pos", "sequence_id", "participant_id", "phrase", "seq_len", "is_sup", "score")
@@ -109,6 +114,8 @@ class SequenceBatches(keras.utils.PyDataset):
         bucket_window: batches per sorting window when bucketing.
         max_len, resize_mode: §2.2 (``aslfs.data.sample``).
         decoder_mask_p: §3.12 decoder-input masking probability (training only).
+        backward: add the backward decoder's inputs and labels (defaults to ``round == 2``; the trainer passes
+            whether the model has a backward decoder).
         backward_pad_fixed: §4.9 QUIRK switch (pad the backward labels with 59 to 33).
         supplemental_sampling: round-2 epochs of non-supplemental rows + one row per supplemental phrase (§1.9);
             defaults to ``training and round == 2``.
@@ -118,8 +125,8 @@ class SequenceBatches(keras.utils.PyDataset):
     def __init__(self, store: Store, table: pd.DataFrame, batch_size: int, *, training: bool, round: int = 1,
                  augmentation=None, partner_table: pd.DataFrame | None = None, seed: int = 0, epoch: int = 0,
                  buckets: Sequence[int] | None = None, bucket_window: int = 32, max_len: int = MAX_LEN,
-                 resize_mode: str = "linear", decoder_mask_p: float = 0.2, backward_pad_fixed: bool = False,
-                 supplemental_sampling: bool | None = None, workers: int = 1, use_multiprocessing: bool = False,
+                 resize_mode: str = "linear", decoder_mask_p: float = 0.2, backward: bool | None = None,
+                 backward_pad_fixed: bool = False, supplemental_sampling: bool | None = None, workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         missing = [c for c in TABLE_COLUMNS if c not in table.columns]
@@ -142,7 +149,7 @@ class SequenceBatches(keras.utils.PyDataset):
         self.bucket_window = max(1, int(bucket_window))
         self.resize_mode = resize_mode
         self.decoder_mask_p = float(decoder_mask_p) if training else 0.0
-        self.backward = self.round == 2
+        self.backward = self.round == 2 if backward is None else bool(backward)
         self.backward_pad_fixed = bool(backward_pad_fixed)
         self.supplemental_sampling = (training and self.round == 2) if supplemental_sampling is None \
             else bool(supplemental_sampling)
@@ -268,6 +275,10 @@ class SequenceBatches(keras.utils.PyDataset):
         y = {"token_ids": labels, "score": np.array([s["score"] for s in samples], np.float32)}
         if self.backward:
             bwd, bwd_in = collate_backward(labels, rng, self.decoder_mask_p, pad_fixed=self.backward_pad_fixed)
+            if bwd.shape[1] < MAX_TARGET_LEN:  # static shape: pad to 33 (not scored, see aslfs.training.losses)
+                extra = ((0, 0), (0, MAX_TARGET_LEN - bwd.shape[1]))
+                bwd = np.pad(bwd, extra, constant_values=BACKWARD_PAD_ID)
+                bwd_in = np.pad(bwd_in, extra, constant_values=BACKWARD_PAD_ID)
             x["backward_decoder_input_ids"] = bwd_in
             y["backward_token_ids"] = bwd
         return x, y
@@ -306,14 +317,11 @@ class SequenceBatches(keras.utils.PyDataset):
         x, y = self._probe_shapes
         self._probe_shapes = None
         variable_len = self.buckets is not None
-        variable_bwd = self.backward and not self.backward_pad_fixed
 
         def vary(name: str, a: np.ndarray) -> np.ndarray:
             shape = list(a.shape)
             shape[0] += 1
             if variable_len and name in ("landmarks", "padding_mask"):
-                shape[1] += 1
-            if variable_bwd and name in ("backward_decoder_input_ids", "backward_token_ids"):
                 shape[1] += 1
             return np.zeros(shape, a.dtype)
 

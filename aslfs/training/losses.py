@@ -1,7 +1,10 @@
 """Training losses of the reference (reference-spec §4.9, §4.10), in ``keras.ops`` (any backend).
 
 - ``CE`` = mean token cross-entropy over **all** ``B × L`` positions, pad targets included (the reference pads the
-  forward targets with 59 and the backward targets with 0, and scores both), optional label smoothing.
+  forward targets with 59 to 33 and the backward targets with 0 to the batch's longest target, and scores both),
+  optional label smoothing. The loader pads the backward arrays to 33 so that shapes stay static; ``CE_bwd`` is then
+  taken over the first ``L`` positions only (``L`` = the batch's longest target), which is exactly the reference's
+  value because the decoder is causal (positions ≥ L cannot change the logits before them).
 - Round 1: ``L_att = CE_fwd``.
 - Round 2: ``L_att = w_main · ((1 − w_bwd) · CE_fwd + w_bwd · CE_bwd) + w_aux · BCE(confidence_logit, score)`` with the
   reference's ``w_bwd = 0.4``, ``w_aux = 0.02``, ``w_main = 1 − w_aux = 0.98``.
@@ -20,16 +23,17 @@ from dataclasses import asdict, dataclass
 
 from keras import ops
 
-from aslfs.vocab import NUM_CHARS, VOCAB_SIZE
+from aslfs.vocab import NUM_CHARS, PAD_ID, VOCAB_SIZE
 
 
-def sequence_cross_entropy(targets, logits, label_smoothing: float = 0.0):
-    """Mean cross-entropy over every position of ``targets``.
+def sequence_cross_entropy(targets, logits, label_smoothing: float = 0.0, length=None):
+    """Mean cross-entropy over the positions of ``targets``.
 
     Args:
         targets: int ``(B, L)`` token ids (every position is scored, pads included).
         logits: float ``(B, L, V)``.
         label_smoothing: ``ε``; the target distribution is ``(1 − ε)·onehot + ε/V`` (PyTorch's convention).
+        length: optional int scalar tensor: only positions ``< length`` are scored (mean over ``B × length``).
 
     Returns:
         float32 scalar.
@@ -41,7 +45,15 @@ def sequence_cross_entropy(targets, logits, label_smoothing: float = 0.0):
     if label_smoothing:
         smooth = -ops.mean(log_probs, axis=-1)
         nll = (1.0 - label_smoothing) * nll + label_smoothing * smooth
-    return ops.mean(nll)
+    if length is None:
+        return ops.mean(nll)
+    keep = ops.cast(ops.less(ops.arange(ops.shape(nll)[1], dtype="int32"), ops.cast(length, "int32")), "float32")
+    return ops.sum(nll * keep) / (ops.cast(ops.shape(nll)[0], "float32") * ops.maximum(ops.sum(keep), 1.0))
+
+
+def batch_target_length(token_ids, pad_id: int = PAD_ID):
+    """Longest target of the batch (characters + EOS): the reference's backward label length (int32 scalar)."""
+    return ops.max(ops.sum(ops.cast(ops.not_equal(ops.cast(token_ids, "int32"), pad_id), "int32"), axis=1))
 
 
 def confidence_bce(score, confidence_logit):
@@ -108,6 +120,11 @@ class LossConfig:
     confidence_weight: float = 0.02
     ctc_weight: float = 0.0
     ctc_blank_id: int = VOCAB_SIZE
+    #: ``batch``: CE_bwd over the first ``L`` positions, ``L`` = the batch's longest target (the reference's backward
+    #: labels are padded with 0 to that length and scored; the loader pads them further to 33 for static shapes, and
+    #: the positions beyond ``L`` are not scored — the causal decoder makes this exactly the reference loss).
+    #: ``all``: every position (backward labels padded with 59 to 33, ``sampling.backward_pad_fixed``).
+    backward_length: str = "batch"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,8 +149,9 @@ def training_losses(y: dict, y_pred: dict, padding_mask, config: LossConfig) -> 
     has_bwd = y_pred.get("backward_logits") is not None and y.get("backward_token_ids") is not None
     has_conf = y_pred.get("confidence_logit") is not None and y.get("score") is not None
     if has_bwd:
+        length = batch_target_length(y["token_ids"]) if config.backward_length == "batch" else None
         out["ce_bwd"] = sequence_cross_entropy(y["backward_token_ids"], y_pred["backward_logits"],
-                                               config.label_smoothing)
+                                               config.label_smoothing, length)
         decoder_loss = (1.0 - config.backward_weight) * ce + config.backward_weight * out["ce_bwd"]
     else:
         decoder_loss = ce

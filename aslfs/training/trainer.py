@@ -343,7 +343,8 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
         net = FingerSpeller(model_config)
         loss_config = LossConfig(label_smoothing=train.label_smoothing, backward_weight=train.backward_weight,
                                  confidence_weight=train.confidence_weight, ctc_weight=train.ctc_weight,
-                                 ctc_blank_id=net.ctc_blank_id)
+                                 ctc_blank_id=net.ctc_blank_id,
+                                 backward_length="all" if sampling.backward_pad_fixed else "batch")
         model = TrainingModel(net, loss_config)
         buckets = train.buckets if train.bucketing else None
         use_mp = train.use_multiprocessing and train.workers > 0
@@ -355,11 +356,12 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
             augmentation=build_augmentation(augment, round=round), partner_table=partner_table, seed=seed,
             epoch=start_epoch, buckets=buckets, bucket_window=train.bucket_window, max_len=sampling.max_len,
             resize_mode=sampling.resize_mode, decoder_mask_p=augment.decoder_mask_p,
-            backward_pad_fixed=sampling.backward_pad_fixed, workers=train.workers,
+            backward=model_config.backward_decoder, backward_pad_fixed=sampling.backward_pad_fixed,
+            workers=train.workers,
             use_multiprocessing=use_mp, max_queue_size=train.max_queue_size)
         val_batches = SequenceBatches(
             store, val_table, train.eval_batch_size, training=False, round=round, buckets=buckets,
-            max_len=sampling.max_len, resize_mode=sampling.resize_mode,
+            max_len=sampling.max_len, resize_mode=sampling.resize_mode, backward=model_config.backward_decoder,
             backward_pad_fixed=sampling.backward_pad_fixed, workers=0)
         schedule = make_schedule(rp.peak_lr, rp.epochs, rp.warmup_epochs, batches.examples_per_epoch,
                                  rp.batch_size)

@@ -35,3 +35,28 @@ def test_bucket_padding_equals_max_len_padding(tmp_path):
         for k in ("ce", "ce_bwd", "bce", "loss"):
             assert float(ops.convert_to_numpy(lb[k])) == pytest.approx(float(ops.convert_to_numpy(lf[k])),
                                                                        rel=1e-5, abs=1e-6), (training, k)
+
+
+def test_backward_padding_to_33_keeps_the_reference_loss(tmp_path):
+    """The reference's backward labels stop at the batch's longest target; padded to 33 and scored only up to that
+    length, the loss is the same (the backward decoder is causal)."""
+    from aslfs.data.targets import collate_backward
+    from aslfs.training.losses import sequence_cross_entropy
+
+    store_dir, _ = make_store(tmp_path, n=4, frames=(10, 30), phrases=("ab", "hello world", "x", "42 elm"))
+    store = SequenceStore(store_dir)
+    df = store.index.copy()
+    df["store_pos"] = np.arange(len(df))
+    df["is_sup"] = False
+    df["score"] = np.float32(1.0)
+    net = FingerSpeller(get_config("tiny", **NO_DROPOUT))
+    ds = SequenceBatches(store, df, 4, training=False, round=2, buckets=None, max_len=64, workers=0)
+    x, y = ds.batch(0)
+    ref_labels, ref_inputs = collate_backward(y["token_ids"])  # the reference: batch-length arrays
+    length = ref_labels.shape[1]
+    assert length == len("hello world") + 1 < 33
+    np.testing.assert_array_equal(y["backward_token_ids"][:, :length], ref_labels)
+    ours = training_losses(y, net(x, training=False), x["padding_mask"], LossConfig())["ce_bwd"]
+    x_ref = {**x, "backward_decoder_input_ids": ref_inputs}
+    ref = sequence_cross_entropy(ref_labels, net(x_ref, training=False)["backward_logits"])
+    assert float(ops.convert_to_numpy(ours)) == pytest.approx(float(ops.convert_to_numpy(ref)), rel=1e-5)

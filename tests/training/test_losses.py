@@ -49,6 +49,7 @@ def test_round2_combination_golden():
     fwd = np.zeros((1, 2, 3), np.float32)  # CE_fwd = ln 3
     bwd = np.array([[[0.0, LN2, LN3], [0.0, LN2, LN3]]], np.float32)  # CE_bwd = ln 2 (targets 2, 2)
     y = {"token_ids": fwd_t, "backward_token_ids": np.array([[2, 2]], np.int32), "score": np.array([0.3], np.float32)}
+    # (backward_length "batch": the longest forward target has 2 non-pad tokens, so both positions are scored)
     y_pred = {"logits": fwd, "backward_logits": bwd, "confidence_logit": np.zeros((1, 1), np.float32)}  # BCE = ln 2
     terms = training_losses(y, y_pred, np.ones((1, 4), bool), LossConfig())
     assert f(terms["ce"]) == pytest.approx(LN3, rel=1e-6)
@@ -84,3 +85,9 @@ def test_ctc_impossible_alignment_counts_as_zero():
     # with 3 frames row 1 becomes feasible: the single path 1, blank, 1 has probability 4^-3; per label: ln 64 / 2
     ok = ctc_loss(token_ids[1:], np.zeros((1, 3, 4), np.float32), np.array([[True, True, True]]), blank_id=3)
     assert f(ok) == pytest.approx(math.log(64) / 2, rel=1e-5)
+
+
+def test_cross_entropy_up_to_a_length():
+    targets, logits = fixed()
+    assert f(sequence_cross_entropy(targets, logits, length=1)) == pytest.approx(LN3, rel=1e-6)
+    assert f(sequence_cross_entropy(targets, logits, length=2)) == pytest.approx((LN3 + LN2) / 2, rel=1e-6)

@@ -1,0 +1,42 @@
+"""Profiles: the committed params.yaml is exactly the demo profile; kaggle-1st is the winning recipe."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aslfs.config import load_params
+from aslfs.errors import ConfigError
+from aslfs.profiles import params_yaml, render_params, write_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_params_is_the_demo_profile():
+    assert (ROOT / "params.yaml").read_text() == params_yaml("demo"), "regenerate with `aslfs profile demo`"
+
+
+def test_kaggle_profile_is_the_reference_recipe():
+    p = render_params("kaggle-1st", raw_dir="/data/asl")
+    assert p.data.source == "raw" and p.data.raw_dir == "/data/asl"
+    r1, r2 = p.train.round1, p.train.round2
+    assert (r1.preset, r1.epochs, r1.weight_decay, r1.min_seq_len) == ("kaggle-1st-round1", 300, 0.05, 15)
+    assert (r2.preset, r2.epochs, r2.weight_decay, r2.min_seq_len) == ("kaggle-1st-round2", 400, 0.08, 1)
+    for r in (r1, r2):
+        assert (r.batch_size, r.grad_accum, r.peak_lr, r.warmup_epochs) == (64, 8, 4.5e-3, 10.0)
+    assert p.train.clipnorm == 4.0 and p.train.backward_weight == 0.4 and p.train.confidence_weight == 0.02
+    assert p.pipeline.round1_folds == [0, 1, 2, 3] and p.pipeline.round2_fold == -1 and len(p.pipeline.round2_seeds) == 2
+    assert p.folds.n_folds == 4 and p.sampling.max_len == 384
+    assert p.export.confidence_threshold == 0.15 and p.export.min_frames == 15
+    assert not any(v for k, v in p.augment.model_dump().items() if k.endswith(("_fixed", "_check", "_counts")))
+
+
+def test_written_profile_loads(tmp_path):
+    path = write_params(tmp_path / "params.yaml", "ci")
+    assert load_params(path).train.round1.preset == "tiny"
+    assert yaml.safe_load(path.read_text())["profile"] == "ci"
+
+
+def test_unknown_profile():
+    with pytest.raises(ConfigError, match="unknown profile"):
+        render_params("nope")

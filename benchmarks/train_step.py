@@ -12,7 +12,10 @@ Usage::
     python -m benchmarks.train_step --preset kaggle-1st-round2 --batch 16 --frames 384 --valid 250 --threads 2
     KERAS_BACKEND=jax python -m benchmarks.train_step ...
 
-Options ``--no-jit`` (TensorFlow graph without XLA) and ``--out FILE.json`` (append the figures as one JSON line).
+Options: ``--jit auto|on|off`` (default auto, Keras' rule: no XLA for TensorFlow on CPU, which is the fast CPU mode
+since XLA's CPU depthwise convolution is slow),
+``--onednn 0|1`` (TensorFlow's oneDNN kernels, default 1), ``--dtype mixed_bfloat16``, ``--out FILE.jsonl``
+(append the figures as one JSON line).
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ def _parse(argv=None):
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--latency-frames", type=int, default=150)
-    p.add_argument("--no-jit", action="store_true", help="TensorFlow: tf.function without XLA")
+    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
+                   help="XLA: Keras' jit_compile (auto = XLA on JAX and on a TensorFlow GPU, not on a TensorFlow CPU)")
+    p.add_argument("--onednn", choices=("0", "1"), default="1",
+                   help="TF_ENABLE_ONEDNN_OPTS for TensorFlow (default 1: oneDNN kernels, AVX-512; aslfs.env "
+                        "defaults to 0); an exported TF_ENABLE_ONEDNN_OPTS wins")
+    p.add_argument("--dtype", default=None, help="Keras dtype policy, e.g. mixed_bfloat16 (default: float32)")
     p.add_argument("--skip-train", action="store_true", help="only measure the encoder latency")
     p.add_argument("--skip-latency", action="store_true", help="only measure the training step")
     p.add_argument("--out", help="append the result as one JSON line to this file")
@@ -54,6 +62,7 @@ def _set_threads(threads: int) -> None:
 
 def main(argv=None) -> dict:
     args = _parse(argv)
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", args.onednn)  # before TensorFlow is imported
     from aslfs import env
 
     env.setup()
@@ -69,10 +78,14 @@ def main(argv=None) -> dict:
 
     from aslfs.models import build_model
 
+    if args.dtype:
+        keras.config.set_dtype_policy(args.dtype)
     model = build_model(args.preset)
     cfg = model.model_config
     rng = np.random.default_rng(0)
-    result = {"preset": args.preset, "backend": keras.backend.backend(), "jit": not args.no_jit,
+    jit = {"auto": "auto", "on": True, "off": False}[args.jit]
+    result = {"preset": args.preset, "backend": keras.backend.backend(), "jit": args.jit,
+              "dtype": keras.config.dtype_policy().name, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
               "batch": args.batch, "frames": args.frames, "valid": args.valid, "threads": args.threads,
               "machine": platform.processor() or platform.machine(), "load_avg_1m": os.getloadavg()[0]}
 
@@ -95,7 +108,7 @@ def main(argv=None) -> dict:
             losses["confidence_logit"] = keras.losses.BinaryCrossentropy(from_logits=True)
             weights["confidence_logit"] = 0.02
         model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.08), loss=losses, loss_weights=weights,
-                      jit_compile=not args.no_jit)
+                      jit_compile=jit)
         t0 = time.perf_counter()
         for _ in range(args.warmup):
             model.train_on_batch(x, y)
@@ -115,7 +128,7 @@ def main(argv=None) -> dict:
 
     if not args.skip_latency:
         one = rng.normal(size=(1, args.latency_frames, 130, 3)).astype("float32")
-        encode = _compiled_encode(model, jit=not args.no_jit)
+        encode = _compiled_encode(model, xla=args.jit == "on")
         t0 = time.perf_counter()
         np.asarray(encode(one))
         result["encode_compile_s"] = round(time.perf_counter() - t0, 2)
@@ -134,8 +147,9 @@ def main(argv=None) -> dict:
     return result
 
 
-def _compiled_encode(model, jit: bool):
-    """``model.encode`` (inference, no padding mask) compiled with the backend's compiler."""
+def _compiled_encode(model, xla: bool):
+    """``model.encode`` (inference, no padding mask) compiled with the backend's compiler (TensorFlow: a graph
+    function, with XLA if ``xla``; JAX: ``jax.jit``)."""
     import keras
 
     def encode(landmarks):
@@ -145,7 +159,7 @@ def _compiled_encode(model, jit: bool):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(encode, jit_compile=jit, reduce_retracing=True)
+        return tf.function(encode, jit_compile=xla, reduce_retracing=True)
     if keras.backend.backend() == "jax":
         import jax
 

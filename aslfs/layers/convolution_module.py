@@ -24,6 +24,11 @@ class ConvolutionModule(keras.layers.Layer):
     Squeezeformer authors do) makes real-frame outputs independent of the padding; unpadded inputs (the TFLite path)
     compute exactly what the reference computes, and the weights are the same.
 
+    Performance note: the depthwise convolution is ``keras.layers.DepthwiseConv1D``. TensorFlow's native kernels
+    (oneDNN) run it fast; XLA's CPU backend (``jit_compile=True``, JAX on CPU) lowers it to a slow grouped
+    convolution (about 25x slower forward + backward at B 16, T 384, D 208), so CPU training should run TensorFlow
+    without XLA (Keras' ``jit_compile="auto"`` does so); on GPUs XLA is fine.
+
     Args:
         hidden_dim: int. Width D.
         kernel_size: int. Depthwise kernel (odd). Defaults to 51.

@@ -40,13 +40,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         "pipeline": {"round1_folds": [0, 1, 2, 3], "round2_fold": -1, "round2_seeds": [1, 2], "eval_fold": 0},
     },
     "demo": {
+        # Sized so that the whole pipeline runs in about 15 minutes on 2 CPU cores. NOTE: at this size the demo
+        # models are far from converged (see README "Results"); the held-out score target of issue 4 needs more
+        # training than this budget affords on 2 cores today.
         "data": {"source": "synth", "raw_dir": "data/raw"},
-        "synth": {"sequences": 3000, "workers": 2},
+        "synth": {"sequences": 1200, "participants": 16, "sequences_per_file": 200, "workers": 2},
         "train": {
-            "round1": {**_DEMO_ROUND, "preset": "demo-round1", "epochs": 6, "peak_lr": 3e-3, "weight_decay": 0.05,
-                       "warmup_epochs": 1.0, "eval_every": 6},
-            "round2": {**_DEMO_ROUND, "preset": "demo", "epochs": 14, "peak_lr": 3e-3, "weight_decay": 0.05,
-                       "warmup_epochs": 1.0, "min_seq_len": 1, "eval_every": 14},
+            "round1": {**_DEMO_ROUND, "preset": "demo-round1", "epochs": 1, "peak_lr": 2e-3, "weight_decay": 0.05,
+                       "warmup_epochs": 0.2, "eval_every": 1},
+            "round2": {**_DEMO_ROUND, "preset": "demo", "epochs": 3, "peak_lr": 2e-3, "weight_decay": 0.05,
+                       "warmup_epochs": 0.5, "min_seq_len": 1, "eval_every": 3},
             "workers": 1,
         },
         # round 2 holds fold 0 out (held-out participants for the demo's score), so round 1 needs folds 1-3 only

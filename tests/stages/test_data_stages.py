@@ -60,7 +60,7 @@ def test_dvc_yaml_wiring():
                 assert part in node, f"{name}: param {key} not in params.yaml"
                 node = node[part]
     assert "select.workers" not in stages["select"]["params"], "workers never changes the output"
-    outs = {next(iter(o)) if isinstance(o, dict) else o: o for s in stages.values() for o in s["outs"]}
+    outs = {next(iter(o)) if isinstance(o, dict) else o: o for s in stages.values() for o in s.get("outs", [])}
     for big in ("data/raw", "data/selected", "data/normalized"):
         assert outs[big][big]["cache"] is False
     assert outs["data/folds.csv"] == "data/folds.csv"

@@ -201,6 +201,9 @@ class TrainParams(Section):
     bucket_window: int = Field(32, ge=1)
     #: Data-loading workers (keras PyDataset); processes when use_multiprocessing, else threads; 0 = main thread.
     workers: int = Field(2, ge=0)
+    #: Measured (benchmarks/loader.py, round 2, batch 64, 2 cores): one worker makes ~2,500 samples/s, but worker
+    #: processes deliver only ~400/s through Keras (each padded batch, up to 38 MB, is pickled through a pipe)
+    #: against ~1,500/s for threads: prefer False unless augmentation, not transfer, is the bottleneck.
     use_multiprocessing: bool = True
     max_queue_size: int = Field(8, ge=1)
     #: Batch size of validation decoding.

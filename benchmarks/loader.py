@@ -5,8 +5,10 @@ A realistic store (:mod:`benchmarks._store`: gamma lengths, mean ≈ 160 frames)
 augmentation list → resize/pad → targets with decoder-input masking → batch collate, bucketing on):
 
 - ``per_worker``: ``batch(i)`` called in this process (the work one worker does), in samples/s;
-- ``workers=N``: the batches drawn through Keras' own PyDataset machinery (the adapter ``model.fit`` uses, with
-  ``use_multiprocessing=True``), i.e. what the training step receives per second.
+- ``workers=N processes|threads``: the batches drawn through Keras' own PyDataset machinery (the adapter
+  ``model.fit`` uses, ``use_multiprocessing`` True or False), i.e. what the training step receives per second.
+  Worker processes send every batch back through a pipe (a padded batch of 64 × 384 frames is 38 MB), which costs
+  far more than making it; threads share memory but hold the GIL for part of the numpy work.
 
 Usage: ``python -m benchmarks.loader [--round 2] [--batches 12] [--workers 1 2] [--out benchmarks/results/loader.json]``
 """
@@ -71,12 +73,12 @@ def main(argv=None) -> dict:
         if args.round == 1:
             table = table[~table.is_sup].reset_index(drop=True)
 
-        def make(workers: int):
+        def make(workers: int, processes: bool = True):
             return SequenceBatches(store, table, args.batch_size, training=True, round=args.round,
                                    augmentation=build_augmentation(aug_params, args.round), seed=0,
                                    buckets=tp.buckets, max_len=sampling.max_len, resize_mode=sampling.resize_mode,
                                    decoder_mask_p=aug_params.decoder_mask_p, workers=workers,
-                                   use_multiprocessing=workers > 0)
+                                   use_multiprocessing=processes and workers > 0)
 
         ds = make(0)
         ds.batch(0)  # warm the page cache
@@ -87,9 +89,10 @@ def main(argv=None) -> dict:
         results = {"per_worker": {"samples_per_s": round(per_worker, 1), "samples": samples}}
         print(f"{'per worker (in process)':28s} {per_worker:8.1f} samples/s")
         for w in args.workers:
-            rate, n = serve(make(w), args.batches)
-            results[f"workers={w}"] = {"samples_per_s": round(rate, 1), "samples": n}
-            print(f"{'workers=' + str(w) + ' (keras adapter)':28s} {rate:8.1f} samples/s")
+            for kind, processes in (("processes", True), ("threads", False)):
+                rate, n = serve(make(w, processes), args.batches)
+                results[f"workers={w} {kind}"] = {"samples_per_s": round(rate, 1), "samples": n}
+                print(f"{'workers=' + str(w) + ' ' + kind:28s} {rate:8.1f} samples/s")
         mean_frames = float(table["seq_len"].mean())
     report = {
         "benchmark": "loader", "round": args.round, "batch_size": args.batch_size, "mean_frames": round(mean_frames, 1),

@@ -23,7 +23,6 @@ import time
 import keras
 import numpy as np
 import pandas as pd
-from keras import ops
 
 from aslfs.decoding import apply_dummy_rule, greedy_decode, tokens_to_text
 from aslfs.metrics import score_report
@@ -97,14 +96,14 @@ class Validator:
             rows = self.batches.rows(idx)
             x, y = self.batches.batch(idx)
             out = self.step.predict_on_batch(x)
-            out = {k: ops.convert_to_numpy(v) for k, v in out.items()}
+            out = {k: np.asarray(v) for k, v in out.items()}  # predict_on_batch returns NumPy already
             for row, text in zip(rows, tokens_to_text(out["token_ids"], empty_without_end=self.empty_without_end)):
                 texts[int(row)] = text
             if "confidence_logit" in out:
                 confidence[rows] = _sigmoid(out["confidence_logit"].reshape(-1).astype(np.float64))
             terms = training_losses(y, out, x["padding_mask"], self.loss_config)
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(ops.convert_to_numpy(v)) * len(rows)
+                sums[k] = sums.get(k, 0.0) + float(v) * len(rows)
             count += len(rows)
         losses = {("val_loss" if k == "loss" else f"val_{k}"): v / max(count, 1) for k, v in sums.items()}
         seq_len = self.table["seq_len"].to_numpy()

@@ -190,7 +190,7 @@ def make_optimizer(schedule, round_params, train_params):
 
 
 def current_lr(model) -> float:
-    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    return float(model.optimizer.learning_rate)
 
 
 class EpochMonitor(keras.callbacks.Callback):

@@ -1,8 +1,8 @@
 """The ``aslfs`` command line. It parses arguments and calls library functions; it does no work of its own.
 
 Each sub-command lives in ``aslfs/commands/<name>.py`` and provides ``add_arguments(parser)`` and ``run(args) -> int``.
-Errors the user can cause (:class:`aslfs.errors.AslfsError`) are printed as one line, without a traceback, with exit
-status 2.
+Errors the user can cause (:class:`aslfs.errors.AslfsError`, and filesystem errors naming a file, e.g. an output
+directory that cannot be written) are printed as one line, without a traceback, with exit status 2.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     env.setup()
-    from aslfs.errors import AslfsError
+    from aslfs.errors import AslfsError, os_error_line
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -61,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except AslfsError as err:
         print(f"aslfs {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # e.g. an output directory that cannot be written
+        line = os_error_line(err)
+        if line is None:
+            raise
+        print(f"aslfs {args.command}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"aslfs {args.command}: interrupted", file=sys.stderr)

@@ -12,3 +12,17 @@ class DataError(AslfsError):
 
 class ConfigError(AslfsError):
     """A parameter file or override that does not validate."""
+
+
+def os_error_line(err: OSError) -> str | None:
+    """One line for a filesystem error the user can fix (an :class:`OSError` naming a file: permission denied, not a
+    directory, read-only file system, disk full...): ``"<path>: <reason>"``. None when the error names no file (then
+    it is not a user's input problem and keeps its traceback)."""
+    import os
+
+    if not isinstance(err, OSError) or err.filename is None:
+        return None
+    reason = err.strerror or type(err).__name__
+    if isinstance(err, FileExistsError) and not os.path.isdir(err.filename):
+        reason = "exists and is not a directory"
+    return f"{err.filename}: {reason}"

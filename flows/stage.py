@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from aslfs.errors import AslfsError
+from aslfs.errors import AslfsError, os_error_line
 
 
 class StageFailed(AslfsError):
@@ -28,6 +28,11 @@ def run_as_flow(stage: str, fn: Callable[..., Any], /, *args, **kwargs) -> Any:
             return fn(*a, **kw)
         except AslfsError as err:
             return Failed(message=str(err))
+        except OSError as err:  # a filesystem error naming a file (e.g. an unwritable output): one line too
+            line = os_error_line(err)
+            if line is None:
+                raise
+            return Failed(message=line)
 
     wrapped = flow(name=f"aslfs-{stage}", log_prints=True, validate_parameters=False, persist_result=False)(body)
     state = wrapped(*args, **kwargs, return_state=True)

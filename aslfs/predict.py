@@ -16,6 +16,7 @@ Output CSV: ``sequence_id,phrase``; with labels also ``label`` and ``score`` (pe
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -78,7 +79,8 @@ def predict(model: str | Path, source: str | Path, out_csv: str | Path, threads:
     Args:
         model: submission folder, ``.tflite`` file or MLflow model URI.
         source: competition directory or one landmark parquet file.
-        out_csv: output csv path (parent folders created).
+        out_csv: output csv path (parent folders created; replaced atomically, so a failed run leaves a previous
+            file as it was).
         threads: interpreter threads. Defaults to ``2``.
         progress: show a progress bar (``None``: only on a terminal).
     """
@@ -91,6 +93,8 @@ def predict(model: str | Path, source: str | Path, out_csv: str | Path, threads:
 
     recognizer = TFLiteRecognizer(resolve_tflite(model), threads=threads)
     items, total = iter_input(source)
+    out_csv = Path(out_csv)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)  # an unwritable destination fails before the work
     rows = []
     start = time.perf_counter()
     disable = None if progress is None else not progress
@@ -109,7 +113,10 @@ def predict(model: str | Path, source: str | Path, out_csv: str | Path, threads:
             score = competition_score(list(table["label"]), list(table["phrase"]))
     else:
         table = table.drop(columns="label")
-    out_csv = Path(out_csv)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_csv, index=False, float_format="%.6f")
+    tmp = out_csv.with_name(f".{out_csv.name}.tmp")  # written whole, then renamed: a previous csv is never half-lost
+    try:
+        table.to_csv(tmp, index=False, float_format="%.6f")
+        os.replace(tmp, out_csv)
+    finally:
+        tmp.unlink(missing_ok=True)
     return PredictResult(out_csv=str(out_csv), sequences=len(table), seconds=round(seconds, 3), score=score)

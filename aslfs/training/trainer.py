@@ -232,8 +232,8 @@ class EpochMonitor(keras.callbacks.Callback):
                 self.state.best_score = float(metrics["score"])
             if self.verbose:
                 print(f"epoch {done}: score {metrics['score']:.4f} cer {metrics['cer']:.4f} "
-                      f"score_pp {metrics.get('score_pp', float('nan')):.4f} val_loss {metrics['val_loss']:.4f}"
-                      + (f" score_ctc {metrics['score_ctc']:.4f}" if "score_ctc" in metrics else ""), flush=True)
+                      f"score_pp {metrics.get('score_pp', float('nan')):.4f} val_loss {metrics['val_loss']:.4f}",
+                      flush=True)
         self.state.history.append(row)
         write_history(self.out_dir, self.state.history)
         if self.tracker is not None:
@@ -445,7 +445,7 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
     ckpt.write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=float))
     write_history(out_dir, state.history)
     if tracker is not None:
-        tracker.log_metrics({k: v for k, v in last.items() if k in ("score", "cer", "score_dl", "score_pp", "score_ctc")
+        tracker.log_metrics({k: v for k, v in last.items() if k in ("score", "cer", "score_dl", "score_pp")
                              and v is not None}, step=state.epoch)
         for name in ("metrics.json", "val_predictions.csv", "history.csv"):
             tracker.log_artifact(out_dir / name)

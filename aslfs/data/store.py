@@ -37,8 +37,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator, Sequence
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -169,12 +171,48 @@ def replace_dir(src: str | Path, dst: str | Path) -> None:
             old.unlink(missing_ok=True)
 
 
+def _tmp_owner() -> str:
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def _owner_gone(owner: str) -> bool:
+    """Whether the process ``pid@host`` that made a temporary directory is dead (only decidable on this host)."""
+    pid, _, host = owner.partition("@")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, but not ours to signal
+        return False
+    return False
+
+
+def remove_stale_tmp(dst: str | Path) -> list[Path]:
+    """Delete the temporary siblings of ``dst`` left by :func:`atomic_dir` runs whose process was killed (SIGKILL,
+    power loss: no chance to clean up); a store of the real corpus is tens of GB. Returns what was removed."""
+    dst = Path(dst)
+    removed = []
+    prefix = f".{dst.name}.tmp-"
+    for p in dst.parent.glob(f"{glob_escape(prefix)}*"):
+        owner = p.name[len(prefix):].partition("-")[2]  # <random>-<pid>@<host>; older names have no owner
+        if p.is_dir() and _owner_gone(owner):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_dir(dst: str | Path) -> Iterator[Path]:
-    """Yield a fresh temporary directory next to ``dst``; on success it replaces ``dst``, on error it is removed."""
+    """Yield a fresh temporary directory next to ``dst``; on success it replaces ``dst``, on error it is removed.
+
+    The name ``.<dst>.tmp-<random>-<pid>@<host>`` records its owner, so that a later run removes what a killed run
+    left behind (:func:`remove_stale_tmp`)."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp-{uuid.uuid4().hex[:8]}")
+    remove_stale_tmp(dst)
+    tmp = dst.with_name(f".{dst.name}.tmp-{uuid.uuid4().hex[:8]}-{_tmp_owner()}")
     tmp.mkdir()
     try:
         yield tmp

@@ -20,7 +20,6 @@ Sections: 1. broken landmark files, 2. odd sequences, 3. metadata (csv) problems
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -421,15 +420,18 @@ def _blocked_output(kind: str, tmp_path: Path) -> Path:
         blocker = tmp_path / "blocker"
         blocker.write_text("a file where a folder should be\n")
         return blocker
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders; the not-a-directory case covers the path")
     blocker = tmp_path / "readonly"
     blocker.mkdir()
     blocker.chmod(0o555)
-    return blocker
+    try:
+        (blocker / "probe").mkdir()
+    except PermissionError:
+        return blocker
+    blocker.chmod(0o755)
+    pytest.skip("this process writes into read-only folders (root); the not-a-directory case covers the path")
 
 
-@pytest.mark.parametrize("command", ("select", "normalize", "folds", "predict", "train"))
+@pytest.mark.parametrize("command", ("select", "normalize", "folds", "predict", "train", "stage normalize"))
 @pytest.mark.parametrize("kind", ("parent_is_a_file", "read_only_directory"))
 def test_unwritable_output(kind, command, base, tflite, train_data, tmp_path):
     blocker = _blocked_output(kind, tmp_path)
@@ -442,8 +444,12 @@ def test_unwritable_output(kind, command, base, tflite, train_data, tmp_path):
                       "--n-folds", "2"),
             "predict": ("predict", tflite, base["raw"], "--out", target / "pred.csv"),
             "train": ("train", "1", "0", "1", *train_data, target, "--no-track", "--params", ROOT / "params.yaml"),
+            "stage normalize": (base["selected"], target),  # inside a Prefect flow run
         }[command]
-        line = error_line(run_aslfs(*argv), f"aslfs {command}: error: ")
+        if command.startswith("stage "):
+            line = error_line(run_stage(command.split()[1], *argv), f"{command}: error: ")
+        else:
+            line = error_line(run_aslfs(*argv), f"aslfs {command}: error: ")
         assert str(blocker) in line, line
         assert re.search(r"not a directory|permission denied|not permitted|read-only", line, re.I), line
     finally:

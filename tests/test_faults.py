@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from bad_inputs_fixtures import ROOT, error_line, subprocess_env
+from bad_inputs_fixtures import error_line, subprocess_env
 
 EPOCHS = 6
 PARAMS = {

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from aslfs.errors import ConfigError, DataError
-from bad_inputs_fixtures import ROOT, FILE1_IDS, error_line, run_aslfs, write_base_corpus
+from bad_inputs_fixtures import FILE1_IDS, ROOT, error_line, run_aslfs, write_base_corpus
 
 PACKAGES = ("aslfs", "stages", "flows", "benchmarks")
 

@@ -5,9 +5,13 @@ Entry points:
 - :func:`read_metadata` — ``train.csv`` and/or ``supplemental_metadata.csv`` as one table with ``is_supplemental``.
 - :func:`iter_file_sequences` — streams one landmark parquet file, record batch by record batch, yielding each
   sequence as a float32 (T, n_columns) array. Only ``sequence_id`` and the requested columns are read (391 of 1,631
-  for the model's 390), so memory is bounded by one batch plus arrow's per-column read buffers (0.3-0.5 GB
-  measured for whole files of 250 sequences), never by the file count or the corpus. Rows keep file order
-  (reference-spec §1.3: not re-sorted by ``frame``); a sequence may span batches and row groups.
+  for the model's 390), so memory is bounded by three batches (one decoding ahead in a background thread, one
+  queued, one being sliced; 25 MB each) plus arrow's per-column read buffers, never by the file count or the
+  corpus. Rows keep file order (reference-spec §1.3: not re-sorted by ``frame``); a sequence may span batches and
+  row groups. Where ``select``'s time goes (5,000 generated sequences: 1.1 GB of parquet, 1.3 GB of frames, about
+  2.8 CPU s in all): decoding the 391 zstd columns about 1.5 CPU s (zstd itself 0.9), converting batches to
+  row-major 0.6, writing the shards 0.3-1.2 (kernel time, page cache), reading the 20 footers of 1,631 columns
+  0.15; the read-ahead thread overlaps decoding with the rest when a second core is free.
 - :func:`read_file_sequence` / :func:`load_sequence` — one sequence of a parquet file / of a competition directory
   (for ``aslfs render`` and ``aslfs predict``), skipping row groups whose ``sequence_id`` statistics exclude it.
 
@@ -23,6 +27,8 @@ sequence, message) for the stage's report. Nothing is ever dropped silently.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,11 +172,13 @@ def check_rows(meta: pd.DataFrame, data_dir: str | Path, validate: Validator,
     characters; ``path`` inside ``data_dir``. Returns the rows that pass (others go to ``validate``)."""
     keep = np.ones(len(meta), bool)
     data_dir = Path(data_dir)
+    csvs = {False: data_dir / TRAIN_CSV, True: data_dir / SUPPLEMENTAL_CSV}
+    inside = {rel: resolve_path(data_dir, rel) is not None for rel in pd.unique(meta.path)}  # once per file
     for i, row in enumerate(meta.itertuples(index=False)):
-        csv = data_dir / (SUPPLEMENTAL_CSV if row.is_supplemental else TRAIN_CSV)
+        csv = csvs[bool(row.is_supplemental)]
         sid = int(row.sequence_id)
         phrase = row.phrase
-        if resolve_path(data_dir, row.path) is None:
+        if not inside[row.path]:
             validate(BAD_PATH, str(csv), sid, f"{csv}: sequence {sid}: path {row.path!r} leaves the data directory")
         elif not phrase:
             validate(EMPTY_PHRASE, str(csv), sid, f"{csv}: sequence {sid}: empty phrase")
@@ -232,12 +240,17 @@ def _one_line(err: BaseException) -> str:
 def _batch_to_array(batch: pa.RecordBatch, n_cols: int) -> np.ndarray:
     """Columns 1..n_cols of a record batch as a C-contiguous float32 (rows, n_cols) array, nulls → NaN.
 
-    Each column is written straight into its (strided) place of the row-major result: measured 3× faster than
-    filling a (n_cols, rows) array and transposing it, and faster than ``RecordBatch.to_tensor``.
+    All-float32 batches (the competition files) go through arrow's ``RecordBatch.to_tensor``: one C++ pass that
+    writes the row-major result directly and releases the GIL (so it overlaps with the caller's work when reading
+    ahead). Otherwise each column is written into its strided place of the row-major result. Both were measured
+    faster than filling a column-major array and transposing it (two memory passes instead of one).
     """
+    coords = batch.select(range(1, n_cols + 1))
+    if all(pa.types.is_float32(t) for t in coords.schema.types):
+        return np.asarray(coords.to_tensor(row_major=True, null_to_nan=True))
     out = np.empty((batch.num_rows, n_cols), np.float32)
     for j in range(n_cols):
-        out[:, j] = batch.column(j + 1).to_numpy(zero_copy_only=False)  # nulls become NaN; float64 cast on assignment
+        out[:, j] = coords.column(j).to_numpy(zero_copy_only=False)  # nulls become NaN; float64 cast on assignment
     return out
 
 
@@ -260,18 +273,69 @@ def _decoded_blocks(pf: pq.ParquetFile, path: Path, columns: Sequence[str],
         yield ids_col.to_numpy().astype(np.int64, copy=False), _batch_to_array(batch, len(columns))
 
 
+_END = object()
+
+
+def _read_ahead(items: Iterator, depth: int = 1) -> Iterator:
+    """Iterate ``items`` in a background thread that stays up to ``depth`` items ahead of the caller.
+
+    Used to decode the next record batch while the caller slices and writes the current one: arrow's decoding and
+    numpy's copies release the GIL, so the two overlap on two cores. Exceptions reach the caller in order, after
+    the items produced before them; closing this iterator (or abandoning it) stops and joins the thread. Memory:
+    at most ``depth + 2`` items exist at once (one being produced, ``depth`` queued, one with the caller).
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as err:  # noqa: BLE001  handed over to the caller, re-raised there
+            put((None, err))
+            return
+        put((_END, None))
+
+    thread = threading.Thread(target=produce, name="aslfs-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, err = q.get()
+            if err is not None:
+                raise err
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def iter_file_sequences(parquet_path: str | Path, columns: Sequence[str] = SELECTED_COLUMNS,
-                        batch_rows: int = BATCH_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+                        batch_rows: int = BATCH_ROWS, read_ahead: bool = True) -> Iterator[tuple[int, np.ndarray]]:
     """Stream the sequences of one landmark file, in file order.
 
     Args:
         parquet_path: a competition landmark file.
         columns: coordinate columns to return, in this order (default: the model's 390).
         batch_rows: rows per record batch read at a time.
+        read_ahead: decode the next record batch in a background thread while the caller handles the current
+            sequences (same output; at most three batches in memory instead of one).
 
     Yields:
-        ``(sequence_id, frames)`` with frames float32 (T, len(columns)), rows in file order (not sorted by frame),
-        NaN where the file holds NaN or null.
+        ``(sequence_id, frames)`` with frames a C-contiguous float32 (T, len(columns)) array (a view into its
+        batch's array when the sequence lies within one batch), rows in file order (not sorted by frame), NaN where
+        the file holds NaN or null.
 
     Raises:
         DataError: see :func:`open_parquet`; also a null ``sequence_id``, a sequence whose rows are not contiguous,
@@ -282,10 +346,11 @@ def iter_file_sequences(parquet_path: str | Path, columns: Sequence[str] = SELEC
     current: int | None = None
     pieces: list[np.ndarray] = []
     seen: set[int] = set()
-    for ids, block in _decoded_blocks(pf, path, columns, batch_rows):
+    blocks = _decoded_blocks(pf, path, columns, batch_rows)
+    for ids, block in (_read_ahead(blocks) if read_ahead else blocks):
         starts = np.concatenate([[0], np.flatnonzero(ids[1:] != ids[:-1]) + 1])
         ends = np.append(starts[1:], len(ids))
-        for a, b in zip(starts, ends):
+        for a, b in zip(starts.tolist(), ends.tolist()):
             sid = int(ids[a])
             if sid != current:
                 if current is not None:

@@ -38,6 +38,61 @@ def test_round_trip_values_and_order(corpus):
     assert pq.ParquetFile(root / meta.path.iloc[0]).num_row_groups > 1
 
 
+@pytest.mark.parametrize("batch_rows", [5, 64])
+def test_read_ahead_gives_the_same_sequences(corpus, batch_rows):
+    root, meta, arrays = corpus
+    path = root / meta.path.iloc[0]
+    ahead = list(reader.iter_file_sequences(path, batch_rows=batch_rows, read_ahead=True))
+    inline = list(reader.iter_file_sequences(path, batch_rows=batch_rows, read_ahead=False))
+    assert [s for s, _ in ahead] == [s for s, _ in inline] == list(meta[meta.path == meta.path.iloc[0]].sequence_id)
+    for (sid, a), (_, b) in zip(ahead, inline):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, selected(arrays[sid]))  # still intact after the whole file was read
+        assert a.dtype == np.float32 and a.flags.c_contiguous
+
+
+def test_read_ahead_thread_stops_when_abandoned(corpus):
+    import gc
+    import threading
+
+    root, meta, _ = corpus
+    it = reader.iter_file_sequences(root / meta.path.iloc[0], batch_rows=3)
+    next(it)
+    assert any(t.name == "aslfs-read-ahead" for t in threading.enumerate())
+    del it
+    gc.collect()
+    assert not any(t.name == "aslfs-read-ahead" for t in threading.enumerate())
+
+
+def test_read_ahead_passes_errors_in_order():
+    def items():
+        yield 1
+        yield 2
+        raise DataError("f.parquet: broken")
+
+    got = []
+    with pytest.raises(DataError, match="broken"):
+        for x in reader._read_ahead(items()):
+            got.append(x)
+    assert got == [1, 2]
+
+
+def test_null_coordinates_read_as_nan(tmp_path):
+    rng = np.random.default_rng(2)
+    frames = make_frames(rng, 6)
+    path = tmp_path / "f.parquet"
+    write_landmark_file(path, [(3, frames)])
+    table = pq.read_table(path)
+    i = table.schema.get_field_index("y_right_hand_0")
+    table = table.set_column(i, "y_right_hand_0", pa.array([0.5, None, 0.25, None, None, 1.0], pa.float32()))
+    pq.write_table(table, path)
+    (_, got), = reader.iter_file_sequences(path, batch_rows=4)
+    assert got.dtype == np.float32
+    expected = selected(frames)
+    expected[:, SELECTED_COLUMNS.index("y_right_hand_0")] = [0.5, np.nan, 0.25, np.nan, np.nan, 1.0]
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_selected_column_order_is_the_model_order(tmp_path):
     frames = np.arange(2 * 1629, dtype=np.float32).reshape(2, 1629)
     write_landmark_file(tmp_path / "f.parquet", [(5, frames)])

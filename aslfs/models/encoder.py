@@ -22,6 +22,7 @@ class SqueezeformerEncoder(keras.layers.Layer):
     2. Features: one ``FeatureExtractor`` over all 130 landmarks (width D). With ``part_extractors`` (round 2), plus
        one extractor per part (left hand, right hand, face, pose; D/4 each) over the per-part normalised input
        (``part_normalize``: per-frame standardisation and the dropped-landmark rule), concatenated and added.
+       With ``global_extractor=False`` (beyond the reference) the part features alone.
     3. The position table, computed once and shared by every block: the relative sinusoidal table (2T − 1, D) for
        ``attention_type="relative"``; the rotary ``[cos, sin]`` (2, T, D/H) for ``"rotary"``.
     4. ``num_layers`` ``SqueezeformerBlock``s, then the pads are zeroed.
@@ -34,6 +35,8 @@ class SqueezeformerEncoder(keras.layers.Layer):
         num_heads: int. Attention heads.
         attention_type: str. ``"relative"`` or ``"rotary"``.
         part_extractors: bool. Add the four part extractors (round 2).
+        global_extractor: bool. Keep the all-landmark extractor (default True, the reference); False needs
+            ``part_extractors``.
         feed_forward_expansion, conv_expansion, conv_kernel_size, dropout, attention_dropout, layer_norm_epsilon:
             block settings (see ``SqueezeformerBlock``).
         stem_channels: int. Conv2D channels of every extractor. Defaults to 32.
@@ -59,6 +62,7 @@ class SqueezeformerEncoder(keras.layers.Layer):
     """
 
     def __init__(self, hidden_dim, num_layers, num_heads, attention_type="rotary", part_extractors=True,
+                 global_extractor=True,
                  feed_forward_expansion=1, conv_expansion=2, conv_kernel_size=51, stem_channels=32, dropout=0.1,
                  attention_dropout=0.0, max_len=384, mask_stem_batchnorm=True, batchnorm_epsilon=1e-5,
                  stem_batchnorm_momentum=0.9, feature_batchnorm_momentum=0.05, conv_batchnorm_momentum=0.9,
@@ -69,6 +73,7 @@ class SqueezeformerEncoder(keras.layers.Layer):
         self.num_heads = num_heads
         self.attention_type = attention_type
         self.part_extractors = part_extractors
+        self.global_extractor = global_extractor
         self.feed_forward_expansion = feed_forward_expansion
         self.conv_expansion = conv_expansion
         self.conv_kernel_size = conv_kernel_size
@@ -84,6 +89,8 @@ class SqueezeformerEncoder(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         if part_extractors and hidden_dim % 4:
             raise ValueError(f"part_extractors needs hidden_dim divisible by 4, got {hidden_dim}")
+        if not (global_extractor or part_extractors):
+            raise ValueError("global_extractor=False needs part_extractors=True")
         policy = self.dtype_policy
 
         def extractor(width, name):
@@ -91,7 +98,7 @@ class SqueezeformerEncoder(keras.layers.Layer):
                                     stem_batchnorm_momentum, feature_batchnorm_momentum, name=name, dtype=policy)
 
         # === Layers ===
-        self.feature_extractor = extractor(hidden_dim, "feature_extractor")
+        self.feature_extractor = extractor(hidden_dim, "feature_extractor") if global_extractor else None
         self.part_feature_extractors = [extractor(hidden_dim // 4, f"{part}_feature_extractor")
                                         for part in PART_ORDER] if part_extractors else []
         if attention_type == "relative":
@@ -110,7 +117,8 @@ class SqueezeformerEncoder(keras.layers.Layer):
 
     def build(self, landmarks_shape, padding_mask_shape=None):
         batch, time = tuple(landmarks_shape)[:2]
-        self.feature_extractor.build((batch, time, NUM_LANDMARKS, 3))
+        if self.feature_extractor is not None:
+            self.feature_extractor.build((batch, time, NUM_LANDMARKS, 3))
         for part, layer in zip(PART_ORDER, self.part_feature_extractors):
             layer.build((batch, time, len(PARTS[part]), 3))
         for block in self.blocks:
@@ -119,11 +127,14 @@ class SqueezeformerEncoder(keras.layers.Layer):
 
     def call(self, landmarks, padding_mask=None, training=None):
         x = apply_padding_mask(ops.cast(landmarks, self.compute_dtype), padding_mask)
-        h = self.feature_extractor(x, padding_mask=padding_mask, training=training)
+        h = None
+        if self.feature_extractor is not None:
+            h = self.feature_extractor(x, padding_mask=padding_mask, training=training)
         if self.part_feature_extractors:
             parts = [layer(part_normalize(x, PARTS[name]), padding_mask=padding_mask, training=training)
                      for name, layer in zip(PART_ORDER, self.part_feature_extractors)]
-            h = h + ops.concatenate(parts, axis=-1)
+            parts = ops.concatenate(parts, axis=-1)
+            h = parts if h is None else h + parts
         position_embedding = self.position_embedding(h)
         # Key mask, as an additive bias (0 / float32 minimum) built once for all blocks.
         bias = None if padding_mask is None else attention_bias(attention_mask_from_padding(padding_mask))
@@ -140,6 +151,7 @@ class SqueezeformerEncoder(keras.layers.Layer):
         return cls(
             hidden_dim=config.hidden_dim, num_layers=config.num_layers, num_heads=config.num_heads,
             attention_type=config.attention_type, part_extractors=config.part_extractors,
+            global_extractor=config.global_extractor,
             feed_forward_expansion=config.feed_forward_expansion, conv_expansion=config.conv_expansion,
             conv_kernel_size=config.conv_kernel_size, stem_channels=config.stem_channels, dropout=config.dropout,
             attention_dropout=config.attention_dropout, max_len=config.max_len,
@@ -158,6 +170,7 @@ class SqueezeformerEncoder(keras.layers.Layer):
             "num_heads": self.num_heads,
             "attention_type": self.attention_type,
             "part_extractors": self.part_extractors,
+            "global_extractor": self.global_extractor,
             "feed_forward_expansion": self.feed_forward_expansion,
             "conv_expansion": self.conv_expansion,
             "conv_kernel_size": self.conv_kernel_size,

@@ -68,10 +68,11 @@ def _perturb(model, seed=0):
             w.assign(value + 0.05 * rng.normal(size=w.shape).astype("float32"))
 
 
-@pytest.mark.parametrize("attention_type, part_extractors", [("relative", False), ("rotary", True)])
-def test_padding_invariance_in_training_and_inference(attention_type, part_extractors):
+@pytest.mark.parametrize("attention_type, part_extractors, global_extractor",
+                         [("relative", False, True), ("rotary", True, True), ("rotary", True, False)])
+def test_padding_invariance_in_training_and_inference(attention_type, part_extractors, global_extractor):
     model = build_model("tiny", attention_type=attention_type, part_extractors=part_extractors, ctc_head=True,
-                        **NO_DROPOUT)
+                        global_extractor=global_extractor, **NO_DROPOUT)
     _perturb(model)
     lengths = (14, 9)
     batches = [_inputs(np.random.default_rng(1), lengths, total) for total in (20, 37)]
@@ -150,3 +151,20 @@ def test_output_shapes_and_optional_parts():
     assert model.encode(np.zeros((1, 5, 130, 3), "float32"))[1] is None
     with pytest.raises(ValueError):
         model.ctc_logits(np.zeros((1, 5, 32), "float32"))
+
+
+def test_without_global_extractor_only_the_part_extractors_remain():
+    full = build_model("tiny")
+    parts_only = build_model("tiny", global_extractor=False)
+    names = {w.path.split("/")[1] for w in parts_only.encoder.weights}
+    assert "feature_extractor" not in names and "right_hand_feature_extractor" in names
+    # the all-landmark extractor of tiny (D = 32, 8 stem channels, 130 landmarks → 65 columns): conv 3·3·3·8 (no
+    # bias), stem BN γ/β 2·8, projection 65·8·32 (no bias), BN1d γ/β 2·32
+    extractor = 3 * 3 * 3 * 8 + 2 * 8 + 65 * 8 * 32 + 2 * 32
+    assert _trainable(full) - _trainable(parts_only) == extractor
+    with pytest.raises(Exception, match="needs part_extractors"):
+        build_model("tiny", global_extractor=False, part_extractors=False)
+
+
+def _trainable(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))

@@ -78,6 +78,9 @@ class AugmentParams(Section):
     flip_p: float = Field(0.5, ge=0.0, le=1.0)
     #: Outer CutMix probability (§3.2); the partner is another sequence of the same participant.
     cutmix_p: float = Field(0.5, ge=0.0, le=1.0)
+    #: Probability that a sample goes through the round's augmentation list (§3.11) at all. 1.0 = the reference
+    #: (always); lower values (beyond the reference) let a short training, such as the CPU demo, converge.
+    list_p: float = Field(1.0, ge=0.0, le=1.0)
     #: Decoder-input masking (§3.12): each of the 33 target positions becomes id 62 with this probability.
     decoder_mask_p: float = Field(0.2, ge=0.0, le=1.0)
     #: §3.10 QUIRK: the reference SpatialMask is a no-op; True masks a box of 5–10 % of the x/y extent.

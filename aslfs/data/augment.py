@@ -424,15 +424,19 @@ class Compose(Transform):
 @dataclass(frozen=True)
 class Augmentation:
     """A round's training augmentation: flip and outer CutMix probabilities (run by the sample pipeline before the
-    list, §3.0) and the config's ``Compose`` list."""
+    list, §3.0) and the config's ``Compose`` list, applied to a sample with probability ``list_p`` (1 = always, the
+    reference; below 1, beyond the reference, a short training sees more clean samples)."""
 
     flip_p: float
     cutmix_p: float
     transforms: Compose
     round: int
+    list_p: float = 1.0
 
     def __call__(self, x: Array, rng: np.random.Generator, trace: list | None = None) -> Array:
         """Apply the ``Compose`` list only (flip and CutMix need the sample context; see ``aslfs.data.sample``)."""
+        if self.list_p < 1.0 and rng.random() >= self.list_p:  # no draw at list_p = 1: the reference's stream
+            return x
         return self.transforms(x, rng, trace=trace)
 
 
@@ -494,4 +498,5 @@ def build_augmentation(params=None, round: int = 2) -> Augmentation:
         )
     else:
         raise ValueError(f"build_augmentation: round must be 1 or 2, got {round!r}")
-    return Augmentation(flip_p=params.flip_p, cutmix_p=params.cutmix_p, transforms=Compose(children), round=round)
+    return Augmentation(flip_p=params.flip_p, cutmix_p=params.cutmix_p, transforms=Compose(children), round=round,
+                        list_p=params.list_p)

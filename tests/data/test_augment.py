@@ -476,3 +476,21 @@ def test_short_sequences_survive():
             for seed in range(50):
                 y = aug(seq(t, missing_hand=False), np.random.default_rng(seed))
                 assert y.ndim == 3 and len(y) >= 1 and np.isfinite(y).all()
+
+
+def test_list_p_applies_the_list_to_that_fraction_of_samples():
+    x = seq(60, seed=3)
+    never = A.build_augmentation(AugmentParams(list_p=0.0), 2)
+    assert never(x, np.random.default_rng(0)) is x
+    # list_p = 1 draws nothing extra: the same random stream as the reference
+    ref, full = A.build_augmentation(AugmentParams(), 2), A.build_augmentation(AugmentParams(list_p=1.0), 2)
+    np.testing.assert_array_equal(ref(x, np.random.default_rng(5)), full(x, np.random.default_rng(5)))
+    some = A.build_augmentation(AugmentParams(list_p=0.3), 2)
+    rng = np.random.default_rng(7)
+    applied = 0
+    for _ in range(2000):
+        trace = []
+        some(x, rng, trace=trace)
+        applied += bool(trace)
+    # cfg_2 applies at least one transform to almost every sample it sees (OneOf p 1 inside): ≈ 0.3
+    assert abs(applied / 2000 - 0.3) < 0.04

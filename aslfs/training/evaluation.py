@@ -24,8 +24,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from aslfs.decoding import apply_dummy_rule, greedy_decode, tokens_to_text
-from aslfs.metrics import score_report
+from aslfs.decoding import apply_dummy_rule, ctc_greedy_decode, greedy_decode, tokens_to_text
+from aslfs.metrics import competition_score, score_report
 from aslfs.training.losses import LossConfig, training_losses
 from aslfs.vocab import MAX_TARGET_LEN
 
@@ -89,6 +89,7 @@ class Validator:
         """Decode every validation row; returns (predictions table in table order, validation losses)."""
         n = len(self.table)
         texts = [""] * n
+        ctc_texts: list[str] | None = None
         confidence = np.full(n, np.nan, np.float64)
         sums: dict[str, float] = {}
         count = 0
@@ -99,6 +100,13 @@ class Validator:
             out = {k: np.asarray(v) for k, v in out.items()}  # predict_on_batch returns NumPy already
             for row, text in zip(rows, tokens_to_text(out["token_ids"], empty_without_end=self.empty_without_end)):
                 texts[int(row)] = text
+            if "ctc_logits" in out:
+                if ctc_texts is None:
+                    ctc_texts = [""] * n
+                decoded = ctc_greedy_decode(out["ctc_logits"], x["padding_mask"], self.step.net.ctc_blank_id,
+                                            as_text=True)
+                for row, text in zip(rows, decoded):
+                    ctc_texts[int(row)] = text[:MAX_TARGET_LEN - 1]
             if "confidence_logit" in out:
                 confidence[rows] = _sigmoid(out["confidence_logit"].reshape(-1).astype(np.float64))
             terms = training_losses(y, out, x["padding_mask"], self.loss_config)
@@ -118,6 +126,8 @@ class Validator:
             "confidence": confidence,
             "prediction_pp": pp,
         })
+        if ctc_texts is not None:
+            preds["prediction_ctc"] = ctc_texts
         return preds, losses
 
     def run(self) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -126,6 +136,8 @@ class Validator:
         preds, losses = self.predict()
         metrics = score_report(preds["phrase"].tolist(), preds["prediction"].tolist(),
                                preds["prediction_pp"].tolist())
+        if "prediction_ctc" in preds:  # the CTC head's greedy decoding (models with ctc_head)
+            metrics["score_ctc"] = competition_score(preds["phrase"].tolist(), preds["prediction_ctc"].tolist())
         metrics.update(losses)
         metrics["eval_seconds"] = time.time() - start
         return preds, metrics

@@ -232,8 +232,8 @@ class EpochMonitor(keras.callbacks.Callback):
                 self.state.best_score = float(metrics["score"])
             if self.verbose:
                 print(f"epoch {done}: score {metrics['score']:.4f} cer {metrics['cer']:.4f} "
-                      f"score_pp {metrics.get('score_pp', float('nan')):.4f} val_loss {metrics['val_loss']:.4f}",
-                      flush=True)
+                      f"score_pp {metrics.get('score_pp', float('nan')):.4f} val_loss {metrics['val_loss']:.4f}"
+                      + (f" score_ctc {metrics['score_ctc']:.4f}" if "score_ctc" in metrics else ""), flush=True)
         self.state.history.append(row)
         write_history(self.out_dir, self.state.history)
         if self.tracker is not None:
@@ -300,8 +300,10 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     out_dir.mkdir(parents=True, exist_ok=True)
 
     model_config = config_from_params({"preset": rp.preset, **rp.model_overrides}, f"train.round{round}")
-    if sampling.max_len > model_config.max_len:
-        raise ConfigError(f"sampling.max_len {sampling.max_len} exceeds the model's max_len {model_config.max_len}")
+    if sampling.max_len != model_config.max_len:
+        # the exported graph resizes at the model's max_len: training at another length would change the time scale
+        raise ConfigError(f"sampling.max_len {sampling.max_len} differs from the model's max_len "
+                          f"{model_config.max_len} (train.round{round}); set model_overrides.max_len to match")
     if train.ctc_weight > 0 and not model_config.ctc_head:
         raise ConfigError("train.ctc_weight > 0 needs a model with ctc_head: true")
     if round == 2 and oof_csv is None:
@@ -445,7 +447,7 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
     ckpt.write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=float))
     write_history(out_dir, state.history)
     if tracker is not None:
-        tracker.log_metrics({k: v for k, v in last.items() if k in ("score", "cer", "score_dl", "score_pp")
+        tracker.log_metrics({k: v for k, v in last.items() if k in ("score", "cer", "score_dl", "score_pp", "score_ctc")
                              and v is not None}, step=state.epoch)
         for name in ("metrics.json", "val_predictions.csv", "history.csv"):
             tracker.log_artifact(out_dir / name)

@@ -29,6 +29,11 @@ def test_kaggle_profile_is_the_reference_recipe():
     assert p.folds.n_folds == 4 and p.sampling.max_len == 384
     assert p.export.confidence_threshold == 0.15 and p.export.min_frames == 15
     assert not any(v for k, v in p.augment.model_dump().items() if k.endswith(("_fixed", "_check", "_counts")))
+    # the demo's departures (CTC decoding, lighter augmentation, part features only) stay out of the recipe
+    assert (p.augment.list_p, p.augment.flip_p, p.augment.cutmix_p) == (1.0, 0.5, 0.5)
+    assert p.export.decoder == "attention" and p.train.ctc_weight == 0.0
+    from aslfs.models.config import get_config
+    assert get_config(r1.preset).global_extractor and get_config(r2.preset).global_extractor
 
 
 def test_written_profile_loads(tmp_path):

@@ -12,13 +12,16 @@ wall seconds and as CPU seconds (all threads; on a shared machine the CPU figure
   writes the shards, the index and the report), with ``workers`` processes (default 1).
 - ``select_subset`` (``--scaling``): ``select`` on the first quarter of the files; its peak RSS equal to the full
   run's shows that memory does not grow with the corpus.
+- ``decode_floor`` (``--floor``): only the parquet decoding any ``select`` must do (the ``sequence_id`` and 390
+  selected columns of every file, record batch by record batch, as ``select`` reads them; nothing converted,
+  checked or written). Its speed-up over the baseline bounds what ``select`` can reach on the same machine.
 
 The parquet files are read once before timing so that every method finds them in the page cache.
 
 Usage::
 
     aslfs synth /tmp/corpus --sequences 5000 --seed 0            # or: --generate random 5000 (see below)
-    python -m benchmarks.preprocess /tmp/corpus [--workers 1 2] [--scaling] [--out benchmarks/results/preprocess.json]
+    python -m benchmarks.preprocess /tmp/corpus [--workers 1 2] [--scaling] [--floor] [--repeat 3] [--out FILE.json]
 
 ``--generate random N`` first writes N sequences of random float32 frames (160 ± 60 frames, 250 per file, hands
 missing in 30 % of frames: incompressible, about the real 1.5 MB per sequence) to DATA_DIR with the fixture writer;
@@ -74,6 +77,22 @@ def _select(data_dir: Path, out_dir: Path, workers: int) -> dict:
             "skipped": report["skipped_total"]}
 
 
+def _decode_floor(data_dir: Path) -> dict:
+    import pyarrow.parquet as pq
+
+    from aslfs.data.reader import BATCH_ROWS, ID_COLUMN, read_metadata
+    from aslfs.landmarks import SELECTED_COLUMNS
+
+    meta = read_metadata(data_dir)
+    start = time.perf_counter()
+    frames = 0
+    for rel in meta.path.unique():
+        for batch in pq.ParquetFile(data_dir / rel).iter_batches(
+                batch_size=BATCH_ROWS, columns=[ID_COLUMN, *SELECTED_COLUMNS], use_threads=True):
+            frames += batch.num_rows
+    return {"seconds": time.perf_counter() - start, "sequences": int(meta.sequence_id.nunique()), "frames": frames}
+
+
 def _cpu_seconds() -> float:
     import resource
 
@@ -89,7 +108,12 @@ def child(argv: list[str]) -> None:
     import numpy, pandas, pyarrow.parquet  # noqa: F401,E401  imports are not part of the measured work
 
     cpu = _cpu_seconds()
-    result = _baseline(data_dir) if method == "baseline" else _select(data_dir, out_dir, workers)
+    if method == "baseline":
+        result = _baseline(data_dir)
+    elif method == "decode_floor":
+        result = _decode_floor(data_dir)
+    else:
+        result = _select(data_dir, out_dir, workers)
     result["cpu_seconds"] = _cpu_seconds() - cpu  # all threads, and worker processes once they exited
     if workers > 1:
         import resource
@@ -202,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--workers", type=int, nargs="+", default=[1], help="select runs with these worker counts")
     ap.add_argument("--scaling", action="store_true", help="also run select on a quarter of the files (peak RSS)")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--floor", action="store_true", help="also time the parquet decoding alone (select's floor)")
     ap.add_argument("--repeat", type=int, default=1, help="run each method N times, alternating; keep the fastest")
     ap.add_argument("--generate", nargs=2, metavar=("KIND", "N"), help="first write a corpus (synth|random, N sequences)")
     ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default: {RESULTS})")
@@ -234,6 +259,8 @@ def main(argv: list[str] | None = None) -> dict:
             for w in args.workers:
                 keep(f"select_w{w}", run_child("select", data_dir, tmp / f"sel{w}", w))
                 shutil.rmtree(tmp / f"sel{w}", ignore_errors=True)
+            if args.floor:
+                keep("decode_floor", run_child("decode_floor", data_dir, tmp / "unused"))
             if sub is not None:
                 r = run_child("select", sub, tmp / "sub_out", 1)
                 r["parquet_bytes"] = sum(f.stat().st_size for f in parquet_files(sub))

@@ -54,6 +54,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "round2": {**_DEMO_ROUND, "preset": "demo", "epochs": 36, "peak_lr": 2e-3, "weight_decay": 0.05,
                        "warmup_epochs": 0.5, "min_seq_len": 1, "eval_every": 9},
             "ctc_weight": 0.5,
+            "pp_min_confidence": 0.0,  # validation's score_pp with the demo graph's rule (see export below)
             "buckets": [64],
             # threads: worker processes pipe every padded batch (up to 38 MB) back; threads deliver ~4x more
             "workers": 1,

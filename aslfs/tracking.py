@@ -149,6 +149,33 @@ def _parent_run_id(pipeline_run: str) -> str:
     return run.info.run_id
 
 
+def close_stale_runs(tag: str, value: str, keep_run_id: str) -> list[str]:
+    """Mark KILLED the runs still RUNNING whose ``tag`` equals ``value``, except ``keep_run_id``.
+
+    A process killed by SIGKILL cannot end its own run; the next attempt of the same work (same output directory)
+    closes it, tagged ``aslfs.superseded_by``, so the tracking store shows what happened instead of a run forever
+    RUNNING. Returns the closed run ids.
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    exp = mlflow.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return []
+    quoted = value.replace("'", "\\'")
+    stale = client.search_runs([exp.experiment_id],
+                               filter_string=f"tags.`{tag}` = '{quoted}' and attributes.status = 'RUNNING'")
+    closed = []
+    for run in stale:
+        if run.info.run_id == keep_run_id:
+            continue
+        client.set_tag(run.info.run_id, "aslfs.superseded_by", keep_run_id)
+        client.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_id)
+    return closed
+
+
 @contextlib.contextmanager
 def start_run(run_name: str, kind: str, params: dict | None = None, tags: dict | None = None,
               resume_run_id: str | None = None) -> Iterator[Tracker]:

@@ -116,6 +116,36 @@ def test_killed_training_resumes_in_the_same_mlflow_run(training, tmp_path):
     assert {m.step for m in client.get_metric_history(run.info.run_id, "score")} == {3, 6}
 
 
+def test_attempt_killed_before_its_first_checkpoint_is_closed_by_the_rerun(training, tmp_path):
+    """A SIGKILL before the first checkpoint leaves a RUNNING MLflow run and nothing to resume. The state is set up
+    directly (the run such an attempt leaves, tagged with its output directory); the rerun trains from scratch in a
+    new run and marks the orphan KILLED, pointing to its successor."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    out = tmp_path / "run"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    mlflow.set_tracking_uri(uri)
+    exp_id = client.create_experiment("aslfs", artifact_location=(tmp_path / "mlruns").as_uri())
+    orphan = client.create_run(exp_id, run_name="train-round1-fold0-seed11",
+                               tags={"aslfs.kind": "train", "aslfs.out_dir": str(out.resolve())}).info.run_id
+    other = client.create_run(exp_id, tags={"aslfs.kind": "train", "aslfs.out_dir": str(tmp_path / "elsewhere")})
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({**PARAMS, "train": {**PARAMS["train"], "round1": {
+        **PARAMS["train"]["round1"], "epochs": 1, "eval_every": 1}}}))
+    argv = train_argv({**training, "params": params}, out)
+    env = subprocess_env({"MLFLOW_TRACKING_URI": uri, "ASLFS_ROOT": str(tmp_path)})
+    proc = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    new = json.loads((out / "metrics.json").read_text())["mlflow_run_id"]
+    assert new != orphan
+    stale = client.get_run(orphan)
+    assert stale.info.status == "KILLED" and stale.data.tags["aslfs.superseded_by"] == new
+    assert client.get_run(new).info.status == "FINISHED"
+    assert client.get_run(other.info.run_id).info.status == "RUNNING"  # another output directory: not touched
+
+
 # ================================================================================= unreachable tracking server
 def test_unreachable_tracking_server_is_one_clear_line(training, tmp_path):
     from aslfs.servers import free_port

@@ -394,7 +394,7 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
                   "examples_per_epoch": batches.examples_per_epoch, "mixed_precision": mixed,
                   "backend": keras.backend.backend()}
         tags = {"aslfs.round": round, "aslfs.fold": fold, "aslfs.seed": seed, "aslfs.data_version": data_version,
-                **(run_tags or {})}
+                "aslfs.out_dir": str(out_dir.resolve()), **(run_tags or {})}
         name = f"train-round{round}-fold{fold}-seed{seed}"
         tracker_cm = tracking.start_run(name, "train", params=params, tags=tags, resume_run_id=state.mlflow_run_id)
         try:
@@ -406,6 +406,8 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
                   "starting a new one", flush=True)
             tracker_cm = tracking.start_run(name, "train", params=params, tags=tags)
             tracker = tracker_cm.__enter__()
+        if state.mlflow_run_id != tracker.run_id:  # a new run: close attempts killed before their first checkpoint
+            tracking.close_stale_runs("aslfs.out_dir", tags["aslfs.out_dir"], tracker.run_id)
         state.mlflow_run_id = tracker.run_id
         if resumed_from is not None:
             state.resumes += 1

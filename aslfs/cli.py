@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     env.setup()
-    from aslfs.errors import AslfsError, os_error_line
+    from aslfs.errors import AslfsError, user_error_line
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -59,11 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except AslfsError as err:
-        print(f"aslfs {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # e.g. an output directory that cannot be written
-        line = os_error_line(err)
+    except (AslfsError, OSError) as err:  # OSError: e.g. an output directory that cannot be written
+        line = user_error_line(err)
         if line is None:
             raise
         print(f"aslfs {args.command}: error: {line}", file=sys.stderr)

@@ -26,3 +26,13 @@ def os_error_line(err: OSError) -> str | None:
     if isinstance(err, FileExistsError) and not os.path.isdir(err.filename):
         reason = "exists and is not a directory"
     return f"{err.filename}: {reason}"
+
+
+def user_error_line(err: BaseException) -> str | None:
+    """The one line to show for an error the user caused (:class:`AslfsError`, or an :class:`OSError` naming a file,
+    see :func:`os_error_line`); None for anything else (a bug: it keeps its traceback)."""
+    if isinstance(err, AslfsError):
+        return str(err)
+    if isinstance(err, OSError):
+        return os_error_line(err)
+    return None

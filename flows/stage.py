@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from aslfs.errors import AslfsError, os_error_line
+from aslfs.errors import AslfsError, user_error_line
 
 
 class StageFailed(AslfsError):
@@ -26,10 +26,8 @@ def run_as_flow(stage: str, fn: Callable[..., Any], /, *args, **kwargs) -> Any:
     def body(*a, **kw):
         try:
             return fn(*a, **kw)
-        except AslfsError as err:
-            return Failed(message=str(err))
-        except OSError as err:  # a filesystem error naming a file (e.g. an unwritable output): one line too
-            line = os_error_line(err)
+        except (AslfsError, OSError) as err:  # OSError naming a file (e.g. an unwritable output): one line too
+            line = user_error_line(err)
             if line is None:
                 raise
             return Failed(message=line)

@@ -11,15 +11,12 @@ from aslfs import env
 def stage_main(name: str, main: Callable[[list[str]], object], argv: list[str] | None = None) -> int:
     """Run a stage's ``main(argv)``; a user error prints ``stage <name>: error: <one line>`` and exits 2."""
     env.setup()
-    from aslfs.errors import AslfsError, os_error_line
+    from aslfs.errors import AslfsError, user_error_line
 
     try:
         main(sys.argv[1:] if argv is None else argv)
-    except AslfsError as err:
-        print(f"stage {name}: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # e.g. an output directory that cannot be written
-        line = os_error_line(err)
+    except (AslfsError, OSError) as err:  # OSError: e.g. an output directory that cannot be written
+        line = user_error_line(err)
         if line is None:
             raise
         print(f"stage {name}: error: {line}", file=sys.stderr)

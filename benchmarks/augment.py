@@ -9,17 +9,14 @@ Sequences have realistic lengths (gamma-distributed, mean ≈ 160 frames, clippe
   loader that reads raw frames pays;
 - ``eval_sample``: :func:`make_eval_sample` (resize/pad + targets).
 
-Usage: ``python benchmarks/augment.py [--seconds 3] [--round 2] [--out benchmarks/results/augment.json]``
+Usage: ``python -m benchmarks.augment [--seconds 3] [--round 2] [--out benchmarks/results/augment.json]``
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +25,7 @@ from aslfs.config import AugmentParams, SamplingParams
 from aslfs.data.augment import build_augmentation
 from aslfs.data.normalize import normalize_np
 from aslfs.data.sample import make_eval_sample, make_train_sample
+from benchmarks._report import write_report
 
 PHRASES = ["3 creekhouse", "scales/kuhaylah", "1383 william lanier", "988 franklin lane", "6920 northeast 661st road",
            "www.freem.ne.jp", "https://jsi.is/hukuoka", "239613 stolze", "871 township road 3", "+44-87-86-97"]
@@ -59,6 +57,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--pool", type=int, default=200)
     ap.add_argument("--out", default="benchmarks/results/augment.json")
     args = ap.parse_args(argv)
+    load_before = os.getloadavg()
 
     rng = np.random.default_rng(0)
     pool = make_pool(args.pool, rng)
@@ -101,14 +100,9 @@ def main(argv=None) -> dict:
         "resize_mode": sampling.resize_mode,
         "seconds_per_figure": args.seconds,
         "results": results,
-        "python": platform.python_version(),
         "numpy": np.__version__,
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, args.out, load_before)
     print(f"wrote {out}")
     return report
 

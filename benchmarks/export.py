@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+from benchmarks._report import write_report
 
 REFERENCE = {"seconds": 328, "peak_rss_gb": 12.5, "bytes": 39_807_804}
 
@@ -96,14 +95,9 @@ def main(argv=None) -> dict:
         "megabytes": result["megabytes"],
         "tflite_path": result["tflite_path"],
         "reference": REFERENCE,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "loadavg_before": [round(x, 2) for x in load_before],
-                    "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out = Path(args.out or f"benchmarks/results/export_{args.preset}_x{args.ensemble}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, args.out or f"benchmarks/results/export_{args.preset}_x{args.ensemble}.json",
+                       load_before)
     print(f"{args.preset} x{args.ensemble} ({'untrained' if args.untrained else 'trained'}, diagnostics "
           f"{'on' if args.diagnostics else 'off'}): export {report['export_seconds']:.1f} s (SavedModel "
           f"{report['saved_model_seconds']:.1f} s + conversion {report['convert_seconds']:.1f} s), whole process "

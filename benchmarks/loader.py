@@ -16,16 +16,12 @@ Usage: ``python -m benchmarks.loader [--round 2] [--batches 12] [--workers 1 2] 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import time
-from pathlib import Path
-
-import numpy as np
 
 from aslfs import env
+from benchmarks._report import write_report
 
 env.setup()
 
@@ -59,6 +55,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--sequences", type=int, default=600)
     ap.add_argument("--out", default="benchmarks/results/loader.json")
     args = ap.parse_args(argv)
+    load_before = os.getloadavg()
 
     from aslfs.config import AugmentParams, SamplingParams, TrainParams
     from aslfs.data.augment import build_augmentation
@@ -97,12 +94,8 @@ def main(argv=None) -> dict:
     report = {
         "benchmark": "loader", "round": args.round, "batch_size": args.batch_size, "mean_frames": round(mean_frames, 1),
         "buckets": tp.buckets, "max_len": sampling.max_len, "results": results,
-        "python": platform.python_version(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
-        "load_average": os.getloadavg(),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, args.out, load_before)
     print(f"wrote {out}")
     return report
 

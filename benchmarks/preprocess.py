@@ -33,13 +33,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks._report import write_report
 
 RESULTS = Path("benchmarks/results/preprocess.json")
 
@@ -231,6 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--generate", nargs=2, metavar=("KIND", "N"), help="first write a corpus (synth|random, N sequences)")
     ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default: {RESULTS})")
     args = ap.parse_args(argv)
+    load_before = os.getloadavg()
 
     data_dir = args.data_dir
     if args.generate:
@@ -289,11 +291,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name:<20}{r['sequences']:>10}{r['seconds']:>9.2f}{r['sequences_per_s']:>9.0f}"
               f"{r['parquet_mb_per_s']:>8.0f}{r['peak_rss_mb']:>13.0f}{(f'{sp:.1f}x' if sp else ''):>9}"
               f"{r['cpu_seconds']:>8.1f}{(f'{csp:.1f}x' if csp else ''):>13}")
-    out = {"data_dir": str(data_dir), "files": len(files), "parquet_bytes": total_bytes,
-           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-           "results": results}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    out = {"data_dir": str(data_dir), "files": len(files), "parquet_bytes": total_bytes, "results": results}
+    write_report(out, args.out, load_before)
     print(f"\nwritten {args.out}")
     return out
 

@@ -21,14 +21,13 @@ Usage: ``python -m benchmarks.tflite_latency MODEL.tflite [--threads 2] [--out b
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
+from benchmarks._report import write_report
 
 REFERENCE_MS = {20: 102, 80: 166, 150: 255, 300: 449, 450: 568}
 
@@ -105,14 +104,8 @@ def main(argv=None) -> dict:
         "repeats": args.repeats,
         "results": results,
         "reference_ms_2_threads_33_steps": REFERENCE_MS,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
-                    "loadavg_before": [round(x, 2) for x in load_before],
-                    "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out = Path(args.out or "benchmarks/results/tflite_latency.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, args.out or "benchmarks/results/tflite_latency.json", load_before)
     print(f"{args.model} ({report['bytes'] / 1e6:.2f} MB, {args.threads} threads, load {load_before[0]:.1f})")
     print(f"{'T':>5} " + " ".join(f"{m + ' wall ms (min)':>24} {m + ' cpu ms':>12}" for m in results) + "  ref ms")
     for t in args.lengths:

@@ -17,16 +17,14 @@ Usage: ``python -m benchmarks.train_throughput [--preset demo] [--round 2] [--ba
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from aslfs import env
+from benchmarks._report import write_report
 
 env.setup()
 
@@ -42,6 +40,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = ap.parse_args(argv)
+    load_before = os.getloadavg()
 
     import keras
 
@@ -107,12 +106,9 @@ def main(argv=None) -> dict:
         "benchmark": "train_throughput", "preset": args.preset, "round": args.round, "batch_size": args.batch_size,
         "grad_accum": args.grad_accum, "mean_frames": round(mean_frames, 1), "buckets": tp.buckets,
         "max_len": sampling.max_len, "backend": keras.backend.backend(), "results": results,
-        "speedup": round(speedup, 2), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-        "machine": platform.machine(), "load_average": os.getloadavg(),
+        "speedup": round(speedup, 2),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, args.out, load_before)
     print(f"wrote {out}")
     return report
 

@@ -77,15 +77,19 @@ def test_read_ahead_passes_errors_in_order():
     assert got == [1, 2]
 
 
+def replace_column(path, name, make):
+    """Rewrite the parquet file at ``path`` with column ``name`` replaced by ``make(old_column)``."""
+    table = pq.read_table(path)
+    i = table.schema.get_field_index(name)
+    pq.write_table(table.set_column(i, name, make(table.column(i))), path)
+
+
 def test_null_coordinates_read_as_nan(tmp_path):
     rng = np.random.default_rng(2)
     frames = make_frames(rng, 6)
     path = tmp_path / "f.parquet"
     write_landmark_file(path, [(3, frames)])
-    table = pq.read_table(path)
-    i = table.schema.get_field_index("y_right_hand_0")
-    table = table.set_column(i, "y_right_hand_0", pa.array([0.5, None, 0.25, None, None, 1.0], pa.float32()))
-    pq.write_table(table, path)
+    replace_column(path, "y_right_hand_0", lambda _: pa.array([0.5, None, 0.25, None, None, 1.0], pa.float32()))
     (_, got), = reader.iter_file_sequences(path, batch_rows=4)
     assert got.dtype == np.float32
     expected = selected(frames)
@@ -109,10 +113,7 @@ def test_rows_kept_in_file_order_even_if_frames_unsorted(tmp_path):
     frames = make_frames(rng, 9)
     path = tmp_path / "f.parquet"
     write_landmark_file(path, [(7, frames)])
-    table = pq.read_table(path)
-    shuffled = pa.array(rng.permutation(9).astype(np.int16))
-    table = table.set_column(table.schema.get_field_index("frame"), "frame", shuffled)
-    pq.write_table(table, path)
+    replace_column(path, "frame", lambda _: pa.array(rng.permutation(9).astype(np.int16)))
     (sid, got), = reader.iter_file_sequences(path)
     np.testing.assert_array_equal(got, selected(frames))
 
@@ -122,10 +123,7 @@ def test_float64_columns_are_accepted(tmp_path):
     frames = make_frames(rng, 5)
     path = tmp_path / "f.parquet"
     write_landmark_file(path, [(3, frames)])
-    table = pq.read_table(path)
-    i = table.schema.get_field_index("x_face_0")
-    table = table.set_column(i, "x_face_0", table.column(i).cast(pa.float64()))
-    pq.write_table(table, path)
+    replace_column(path, "x_face_0", lambda column: column.cast(pa.float64()))
     (_, got), = reader.iter_file_sequences(path)
     np.testing.assert_array_equal(got, selected(frames))
 

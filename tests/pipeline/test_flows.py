@@ -1,6 +1,5 @@
 """The Prefect pipeline flow over a DVC project: task runners (a local Dask cluster), DVC bookkeeping, deployment."""
 
-import json
 import os
 import subprocess
 import sys

@@ -1,7 +1,6 @@
 """SequenceBatches: batch contents, determinism, epoch plans, bucketing, round-2 sampling, signature probe."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from aslfs.data.augment import build_augmentation

@@ -5,6 +5,14 @@ from aslfs import env  # noqa: E402
 
 env.setup()
 
+# Prefect configures logging with ``logging.config.dictConfig`` when it is first imported, which closes every handler
+# already installed. absl's handler (installed when TensorFlow is imported) then closes the stream it was created with:
+# under pytest, the capture stream of whichever test imported TensorFlow first, so a later test's output capture
+# failed with "I/O operation on closed file" depending on test order. Importing Prefect first, before any capture of a
+# test and before TensorFlow, makes that order irrelevant. (Outside pytest the stream is the process' own stderr,
+# which absl never closes.)
+import prefect.main  # noqa: E402,F401
+
 
 def pytest_sessionfinish(session, exitstatus):
     """Stop Prefect's temporary API server (started by in-process flow runs) while pytest's output streams are still

@@ -14,10 +14,10 @@ class ConfigError(AslfsError):
     """A parameter file or override that does not validate."""
 
 
-def os_error_line(err: OSError) -> str | None:
+def os_error_line(err: BaseException) -> str | None:
     """One line for a filesystem error the user can fix (an :class:`OSError` naming a file: permission denied, not a
-    directory, read-only file system, disk full...): ``"<path>: <reason>"``. None when the error names no file (then
-    it is not a user's input problem and keeps its traceback)."""
+    directory, read-only file system, disk full...): ``"<path>: <reason>"``. None for anything else, an OSError naming
+    no file included (then it is not a user's input problem and keeps its traceback)."""
     import os
 
     if not isinstance(err, OSError) or err.filename is None:
@@ -33,6 +33,4 @@ def user_error_line(err: BaseException) -> str | None:
     see :func:`os_error_line`); None for anything else (a bug: it keeps its traceback)."""
     if isinstance(err, AslfsError):
         return str(err)
-    if isinstance(err, OSError):
-        return os_error_line(err)
-    return None
+    return os_error_line(err)

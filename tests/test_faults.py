@@ -23,24 +23,14 @@ import pytest
 import yaml
 
 from bad_inputs_fixtures import error_line, subprocess_env
+from tests.training.fixtures import make_store, tiny_round1_params
 
 EPOCHS = 6
-PARAMS = {
-    "train": {
-        "round1": {"preset": "tiny", "model_overrides": {"backward_decoder": False, "confidence_head": False},
-                   "epochs": EPOCHS, "batch_size": 4, "peak_lr": 3e-3, "warmup_epochs": 1, "eval_every": 3,
-                   "min_seq_len": 1},
-        "buckets": [16, 32, 48], "workers": 0, "eval_batch_size": 16, "verbose": 2,
-    },
-    "augment": {"flip_p": 0.0, "cutmix_p": 0.0},
-    "sampling": {"max_len": 64},
-}
+PARAMS = tiny_round1_params(EPOCHS, workers=0, verbose=2)
 
 
 @pytest.fixture(scope="module")
 def training(tmp_path_factory):
-    from tests.training.fixtures import make_store
-
     root = tmp_path_factory.mktemp("faults")
     store, folds = make_store(root, n=48, participants=6, frames=(12, 48))
     params = root / "params.yaml"
@@ -132,8 +122,7 @@ def test_attempt_killed_before_its_first_checkpoint_is_closed_by_the_rerun(train
                                tags={"aslfs.kind": "train", "aslfs.out_dir": str(out.resolve())}).info.run_id
     other = client.create_run(exp_id, tags={"aslfs.kind": "train", "aslfs.out_dir": str(tmp_path / "elsewhere")})
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({**PARAMS, "train": {**PARAMS["train"], "round1": {
-        **PARAMS["train"]["round1"], "epochs": 1, "eval_every": 1}}}))
+    params.write_text(yaml.safe_dump(tiny_round1_params(1, round1={"eval_every": 1}, workers=0, verbose=2)))
     argv = train_argv({**training, "params": params}, out)
     env = subprocess_env({"MLFLOW_TRACKING_URI": uri, "ASLFS_ROOT": str(tmp_path)})
     proc = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)

@@ -1,4 +1,5 @@
-"""A tiny normalised sequence store and folds table for the training tests (random but learnable data)."""
+"""A tiny normalised sequence store and folds table for the training tests (random but learnable data), and the
+params of a training on it that takes seconds."""
 
 from __future__ import annotations
 
@@ -43,3 +44,19 @@ def make_store(root: str | Path, n: int = 48, participants: int = 6, supplementa
     folds_csv = root / "folds.csv"
     folds.to_csv(folds_csv, index=False)
     return store, folds_csv
+
+
+def tiny_round1_params(epochs: int, round1: dict | None = None, **train) -> dict:
+    """``params.yaml`` content for a round-1 training on the tiny preset that takes seconds: no backward decoder nor
+    confidence head, batches of 4, buckets up to 48 frames, evaluation every 3 epochs, neither flips nor CutMix.
+    ``round1`` adds to or overrides ``train.round1``; keyword arguments add to or override ``train``."""
+    return {
+        "train": {
+            "round1": {"preset": "tiny", "model_overrides": {"backward_decoder": False, "confidence_head": False},
+                       "epochs": epochs, "batch_size": 4, "peak_lr": 3e-3, "warmup_epochs": 1, "eval_every": 3,
+                       "min_seq_len": 1, **(round1 or {})},
+            "buckets": [16, 32, 48], "eval_batch_size": 16, **train,
+        },
+        "augment": {"flip_p": 0.0, "cutmix_p": 0.0},
+        "sampling": {"max_len": 64},
+    }

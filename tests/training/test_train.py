@@ -21,21 +21,12 @@ import yaml
 from aslfs.config import AugmentParams, SamplingParams, TrainParams
 from aslfs.training import checkpoint as ckpt
 from aslfs.training.trainer import load_sections, train_model
-from tests.training.fixtures import make_store
+from tests.training.fixtures import make_store, tiny_round1_params
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 6
-PARAMS = {
-    "train": {
-        "round1": {"preset": "tiny", "model_overrides": {"backward_decoder": False, "confidence_head": False},
-                   "epochs": EPOCHS, "batch_size": 4, "grad_accum": 2, "peak_lr": 3e-3, "warmup_epochs": 1,
-                   "eval_every": 3, "min_seq_len": 1},
-        "buckets": [16, 32, 48], "workers": 2, "use_multiprocessing": True, "eval_batch_size": 16, "verbose": 0,
-    },
-    "augment": {"flip_p": 0.0, "cutmix_p": 0.0},
-    "sampling": {"max_len": 64},
-}
+PARAMS = tiny_round1_params(EPOCHS, round1={"grad_accum": 2}, workers=2, use_multiprocessing=True, verbose=0)
 DRIVER = """
 import sys
 from aslfs import env; env.setup()

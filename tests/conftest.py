@@ -1,6 +1,17 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+# No test reads or writes the checkout's own MLflow store (``mlflow.db``, ``mlruns/``: a user's demo runs and registry
+# versions live there): the session's default project root and tracking store are a temporary folder. Tests that
+# need their own store set both again.
+_SESSION_ROOT = tempfile.mkdtemp(prefix="aslfs-test-root-")
+atexit.register(shutil.rmtree, _SESSION_ROOT, ignore_errors=True)
+os.environ["ASLFS_ROOT"] = _SESSION_ROOT
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_ROOT}/mlflow.db"
 from aslfs import env  # noqa: E402
 
 env.setup()

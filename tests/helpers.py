@@ -14,6 +14,10 @@ or ``random_dataset(tmp_path, n_sequences=40, sequences_per_file=10)`` for a cor
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,3 +115,16 @@ def random_dataset(root: str | Path, n_sequences: int = 40, sequences_per_file: 
         seqs.append(Seq(sid, int(rng.integers(participants)), PHRASES[int(rng.integers(len(PHRASES)))], arr,
                         file_id=file_id, supplemental=supp))
     return write_dataset(root, seqs, row_group_frames=row_group_frames), arrays
+
+
+@functools.cache
+def demo_params_file() -> Path:
+    """A ``params.yaml`` holding the demo profile, outside the checkout: tests never read the checkout's own
+    ``params.yaml``, which ``aslfs profile`` or ``dvc exp run -S`` may have rewritten."""
+    from aslfs.profiles import params_yaml
+
+    folder = Path(tempfile.mkdtemp(prefix="aslfs-test-params-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "params.yaml"
+    path.write_text(params_yaml("demo"))
+    return path

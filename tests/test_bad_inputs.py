@@ -49,7 +49,7 @@ from bad_inputs_fixtures import (
     write_odd_corpus,
     write_tiny_submission,
 )
-from helpers import selected
+from helpers import demo_params_file, selected
 
 PREVIOUS_CSV = "sequence_id,phrase\n1,written before\n"
 
@@ -117,7 +117,7 @@ def test_broken_landmark_file(kind, consumer, base, tflite, tmp_path):
         shutil.copytree(base["selected"], out)  # an earlier good run's store
         before = snapshot(out)
         policy = "error" if consumer == "select" else "skip"
-        proc = run_aslfs("select", raw, out, "--params", ROOT / "params.yaml", "--on-invalid", policy)
+        proc = run_aslfs("select", raw, out, "--params", demo_params_file(), "--on-invalid", policy)
         if consumer == "select":
             line = error_line(proc, "aslfs select: error: ")
             assert str(bad) in line
@@ -155,7 +155,7 @@ def test_extra_columns_are_ignored(consumer, base, tflite, tmp_path, recognizer)
     raw = copy_raw(base, tmp_path)
     add_extra_columns(raw / BAD_REL)
     if consumer == "select":
-        proc = run_aslfs("select", raw, tmp_path / "sel", "--params", ROOT / "params.yaml", "--on-invalid", "error")
+        proc = run_aslfs("select", raw, tmp_path / "sel", "--params", demo_params_file(), "--on-invalid", "error")
         assert proc.returncode == 0, proc.stderr[-3000:]
         store = SequenceStore(tmp_path / "sel")
         assert store.index.sequence_id.tolist() == list(FILE1_IDS + FILE2_IDS)
@@ -179,7 +179,7 @@ def odd(tmp_path_factory, tflite):
     root = tmp_path_factory.mktemp("odd")
     frames = write_odd_corpus(root / "raw")
     runs = {
-        "select": run_aslfs("select", root / "raw", root / "sel", "--params", ROOT / "params.yaml",
+        "select": run_aslfs("select", root / "raw", root / "sel", "--params", demo_params_file(),
                             "--on-invalid", "skip"),
         "normalize": run_aslfs("normalize", root / "sel", root / "norm"),
         "predict": run_aslfs("predict", tflite, root / "raw", "--out", root / "pred.csv"),
@@ -344,7 +344,7 @@ def test_metadata_problem(kind, consumer, base, tflite, recognizer, tmp_path):
 
     out = tmp_path / "selected"
     policy = "error" if consumer == "select" else "skip"
-    proc = run_aslfs("select", raw, out, "--params", ROOT / "params.yaml", "--on-invalid", policy)
+    proc = run_aslfs("select", raw, out, "--params", demo_params_file(), "--on-invalid", policy)
     if consumer == "select" or reason is None:  # a csv that cannot be read fails whatever the policy
         line = error_line(proc, "aslfs select: error: ")
         assert re.search(message, line), line
@@ -392,7 +392,7 @@ def _break_params(params: dict, kind: str, key: tuple[str, ...]) -> tuple[str, s
 @pytest.mark.parametrize("kind", ("unknown_key", "wrong_type", "unknown_section", "invalid_yaml"))
 def test_params_problem(kind, command, base, tmp_path):
     argv, key = PARAMS_COMMANDS[command]
-    text, message = _break_params(yaml.safe_load((ROOT / "params.yaml").read_text()), kind, key)
+    text, message = _break_params(yaml.safe_load((demo_params_file()).read_text()), kind, key)
     params = tmp_path / "params.yaml"
     params.write_text(text)
     out = tmp_path / "out"
@@ -438,12 +438,12 @@ def test_unwritable_output(kind, command, base, tflite, train_data, tmp_path):
     try:
         target = blocker / "deeper" / "out"
         argv = {
-            "select": ("select", base["raw"], target, "--params", ROOT / "params.yaml"),
+            "select": ("select", base["raw"], target, "--params", demo_params_file()),
             "normalize": ("normalize", base["selected"], target),
-            "folds": ("folds", base["selected"], target / "folds.csv", "--params", ROOT / "params.yaml",
+            "folds": ("folds", base["selected"], target / "folds.csv", "--params", demo_params_file(),
                       "--n-folds", "2"),
             "predict": ("predict", tflite, base["raw"], "--out", target / "pred.csv"),
-            "train": ("train", "1", "0", "1", *train_data, target, "--no-track", "--params", ROOT / "params.yaml"),
+            "train": ("train", "1", "0", "1", *train_data, target, "--no-track", "--params", demo_params_file()),
             "stage normalize": (base["selected"], target),  # inside a Prefect flow run
         }[command]
         if command.startswith("stage "):
@@ -476,9 +476,9 @@ def test_failed_run_keeps_previous_output(command, base, tflite, tmp_path):
         BAD_FILES["corrupt_pages"].make(raw / BAD_REL)
         out = work / "selected"
         shutil.copytree(base["selected"], out)
-        args = (raw, out, "--params", ROOT / "params.yaml") + (("--on-invalid", "error") if tool == "aslfs" else ())
+        args = (raw, out, "--params", demo_params_file()) + (("--on-invalid", "error") if tool == "aslfs" else ())
         if tool == "stage":  # the stage reads on_invalid from params.yaml
-            params = yaml.safe_load((ROOT / "params.yaml").read_text())
+            params = yaml.safe_load((demo_params_file()).read_text())
             params["select"]["on_invalid"] = "error"
             (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
             args = (raw, out, "--params", tmp_path / "params.yaml")
@@ -491,9 +491,9 @@ def test_failed_run_keeps_previous_output(command, base, tflite, tmp_path):
         args = (src, out)
     elif name == "folds":  # the index is read, then the split is impossible
         out = work / "folds.csv"
-        assert run_aslfs("folds", base["selected"], out, "--params", ROOT / "params.yaml",
+        assert run_aslfs("folds", base["selected"], out, "--params", demo_params_file(),
                          "--n-folds", "2").returncode == 0
-        args = (base["selected"], out, "--params", ROOT / "params.yaml", "--n-folds", "50")
+        args = (base["selected"], out, "--params", demo_params_file(), "--n-folds", "50")
     else:  # every sequence of file 1 and 2 is predicted, then a listed sequence turns out to have no rows
         out = work / "pred.csv"
         out.write_text(PREVIOUS_CSV)

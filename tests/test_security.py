@@ -16,6 +16,7 @@ import pytest
 
 from aslfs.errors import ConfigError, DataError
 from bad_inputs_fixtures import FILE1_IDS, ROOT, error_line, run_aslfs, write_base_corpus
+from helpers import demo_params_file
 
 PACKAGES = ("aslfs", "stages", "flows", "benchmarks")
 
@@ -271,7 +272,7 @@ def test_csv_paths_cannot_leave_the_data_directory(kind, consumer, base_raw, pro
         assert not (tmp_path / "p.csv").exists()
         return
     policy = "error" if consumer == "select" else "skip"
-    proc = run_aslfs("select", raw, tmp_path / "sel", "--params", ROOT / "params.yaml", "--on-invalid", policy)
+    proc = run_aslfs("select", raw, tmp_path / "sel", "--params", demo_params_file(), "--on-invalid", policy)
     if consumer == "select":
         line = error_line(proc, "aslfs select: error: ")
         assert re.search(r"train\.csv: sequence \d+: " + message, line), line

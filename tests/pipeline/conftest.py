@@ -12,16 +12,27 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def copy_checkout(dst: Path) -> Path:
-    """Copy the project's tracked and untracked-not-ignored files (a fresh clone of the working tree)."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
+#: Files a user's run rewrites in the checkout: ``dvc repro`` / ``aslfs demo`` write (and git-stage) ``dvc.lock``;
+#: ``aslfs profile`` and ``dvc exp run -S`` rewrite ``params.yaml``. A copy made for a test never takes them from the
+#: working tree: it has no ``dvc.lock`` (as a fresh clone) and the demo profile's ``params.yaml``.
+USER_STATE = ("dvc.lock", "params.yaml")
+
+
+def copy_checkout(dst: Path, src: Path = ROOT) -> Path:
+    """Copy the project's tracked and untracked-not-ignored files (a fresh clone of the working tree), without the
+    pipeline state a user's runs leave behind (:data:`USER_STATE`)."""
+    from aslfs.profiles import params_yaml
+
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=src, capture_output=True,
                            check=True).stdout.decode().split("\0")
     for rel in filter(None, files):
-        src = ROOT / rel
-        if src.is_file():
+        source = src / rel
+        if rel not in USER_STATE and source.is_file():
             target = dst / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
+            shutil.copy2(source, target)
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / "params.yaml").write_text(params_yaml("demo"))
     subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
     return dst
 
@@ -31,6 +42,7 @@ def project_env(extra: dict | None = None) -> dict:
     env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
     env.pop("PREFECT_API_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("ASLFS_ROOT", None)  # a copied project tracks in its own root, as a user's checkout does
     env.update({"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "DO_NOT_TRACK": "1", "PYTHONPATH": str(ROOT)})
     env.update(extra or {})

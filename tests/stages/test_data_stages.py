@@ -10,7 +10,7 @@ import yaml
 from aslfs import cli
 from aslfs.data.normalize import normalize_np
 from aslfs.data.store import SequenceStore
-from tests.helpers import random_dataset, selected
+from tests.helpers import demo_params_file, random_dataset, selected
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = """
@@ -39,7 +39,7 @@ def raw(tmp_path_factory):
 
 def test_dvc_yaml_wiring():
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = yaml.safe_load((demo_params_file()).read_text())
     stages = spec["stages"]
     assert list(stages)[:4] == ["synth", "select", "normalize", "folds"]
     assert stages["synth"]["cmd"] == "python -m stages.synth data/raw"

@@ -8,7 +8,12 @@ BENCHMARKS.md); results differ from oneDNN-off runs only by floating-point round
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
+import re
+import sys
+import tempfile
 
 _DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -22,6 +27,72 @@ _DEFAULTS = {
 
 
 def setup() -> None:
-    """Set the project's environment defaults without overriding what the user exported."""
+    """Set the project's environment defaults without overriding what the user exported, and have TensorFlow's first
+    import drop its known-harmless native start-up lines (:class:`_QuietTensorFlowImport`)."""
     for key, value in _DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+#: Lines TensorFlow's native code writes to the process' stderr at import and at its first device query, before its
+#: logging is configured (``TF_CPP_MIN_LOG_LEVEL`` does not reach them). They say nothing a user must act on.
+_HARMLESS = (
+    re.compile(r"All log messages before absl::InitializeLog\(\) is called are written to STDERR"),
+    re.compile(r"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine"),
+    re.compile(r"oneDNN custom operations are on"),
+    re.compile(r"This TensorFlow binary is optimized to use available CPU instructions"),
+    re.compile(r"To enable the following instructions: .* rebuild TensorFlow"),
+)
+#: Harmless only where the machine has no NVIDIA driver at all (no GPU is expected); with a driver, a failing
+#: ``cuInit`` is a real problem and stays visible.
+_HARMLESS_WITHOUT_DRIVER = (
+    re.compile(r"failed call to cuInit"),
+    re.compile(r"Unable to register cu(DNN|FFT|BLAS) factory"),
+)
+
+
+def keep_native_line(line: str, *, nvidia_driver: bool) -> bool:
+    """Whether a line TensorFlow's native start-up wrote to stderr should reach the user."""
+    patterns = _HARMLESS if nvidia_driver else _HARMLESS + _HARMLESS_WITHOUT_DRIVER
+    return bool(line.strip()) and not any(p.search(line) for p in patterns)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports ``tensorflow`` (once) with the process' file descriptor 2 redirected to a temporary file, runs its
+    first device query there too, then writes back every captured line that :func:`keep_native_line` keeps. Works at
+    the descriptor level because the lines come from C++, not from Python's ``sys.stderr``."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        self._inner = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec):
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module):
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                self._inner.exec_module(module)
+                module.__loader__ = module.__spec__.loader = self._inner  # as if imported without this finder
+                module.config.list_physical_devices()  # the first device query logs the cuInit attempt
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                text = captured.read().decode(errors="replace")
+        driver = os.path.exists("/proc/driver/nvidia/version")
+        kept = [line for line in text.splitlines() if keep_native_line(line, nvidia_driver=driver)]
+        if kept:
+            print("\n".join(kept), file=sys.stderr)

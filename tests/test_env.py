@@ -1,0 +1,38 @@
+"""Entry points keep TensorFlow's native start-up lines off the console, and real errors on it."""
+
+import subprocess
+import sys
+
+from aslfs.env import keep_native_line
+
+CUDA_STUB = ("I0000 00:00:1796341474.822019    4781 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
+             "GPU will not be used.")
+CU_INIT = ("E0000 00:00:1796341482.082432    4781 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+           "Failed call to cuInit: UNKNOWN ERROR (303)")
+
+
+def test_known_start_up_lines_are_dropped_and_others_kept():
+    assert not keep_native_line("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+                                nvidia_driver=False)
+    assert not keep_native_line(CUDA_STUB, nvidia_driver=False)
+    assert not keep_native_line(CU_INIT, nvidia_driver=False)
+    assert keep_native_line(CU_INIT, nvidia_driver=True)  # with a driver installed a failing cuInit is a real problem
+    assert keep_native_line("E0000 00:00:1.0  1 op_kernel.cc:1] Resource exhausted: OOM", nvidia_driver=False)
+    assert not keep_native_line("   ", nvidia_driver=False)
+
+
+def test_a_cli_command_prints_no_native_start_up_noise():
+    """``aslfs model`` imports TensorFlow and builds a model: stderr stays empty (before: 5 lines of absl/CUDA)."""
+    proc = subprocess.run([sys.executable, "-m", "aslfs.cli", "model", "--preset", "tiny"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "trainable parameters: 80" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_native_errors_after_start_up_still_reach_stderr():
+    code = ("from aslfs import env; env.setup(); import os, tensorflow as tf; "
+            "os.write(2, b'E0000 00:00:1.0 1 x.cc:1] a real native error\\n'); print(tf.reduce_sum(tf.ones(3)).numpy())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "3.0"
+    assert proc.stderr.strip() == "E0000 00:00:1.0 1 x.cc:1] a real native error"

@@ -1,4 +1,4 @@
-from aslfs.cli import main
+from stages.cli import main
 
 
 def test_model_command_prints_trainable_parameters_last(capsys):

@@ -16,13 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install aslfs with its pinned dependencies
 
-demo: $(STAMP)  ## run the demo pipeline on the embedded dataset (dvc repro) and print a summary
+demo: $(STAMP)  ## run the demo profile on the embedded dataset (dvc repro) and print a summary
 	$(VENV)/bin/aslfs demo
 
 test: $(STAMP)  ## run the test suite
 	$(VENV)/bin/python -m pytest -q -ra
 
-repro: $(STAMP)  ## dvc repro with the current params.yaml
-	$(VENV)/bin/aslfs demo
+repro: $(STAMP)  ## dvc repro with the current params.yaml, whatever profile it holds (no summary, no Prefect server)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
 .PHONY: help install demo test repro

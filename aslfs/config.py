@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aslfs.errors import ConfigError
+from aslfs.models.config import ModelOverrides
 
 
 class Section(BaseModel):
@@ -105,8 +106,11 @@ class SamplingParams(Section):
     #: Time resize for T > max_len, used by training and by the exported graph: ``linear`` (half-pixel-centre linear,
     #: = tf.image.resize bilinear without antialias) or ``nearest`` (the reference training code, frame ⌊i·T/max_len⌋).
     resize_mode: Literal["linear", "nearest"] = "linear"
-    #: Score of supplemental rows (§1.8); OOF scores are clipped to [0, 1].
+    #: Score of supplemental rows (§1.8), in the OOF table and in round-2 training; OOF scores are clipped to [0, 1].
     supplemental_score: float = Field(0.5, ge=0.0, le=1.0)
+    #: Supplemental rows with longer phrases are left out of the OOF table and of round-2 training (reference:
+    #: phrase_len < 33).
+    max_supplemental_phrase_len: int = Field(32, ge=1)
     #: §4.9 QUIRK: backward labels are padded with id 0 to the batch's longest target; True pads with 59 to 33.
     backward_pad_fixed: bool = False
 
@@ -118,7 +122,8 @@ class ExportParams(Section):
     max_steps: int = Field(33, ge=2)
     #: Stop decoding once the end id is produced (False always runs ``max_steps`` steps).
     early_stop: bool = True
-    #: Post-processing (§6.2): fewer raw frames than this → the dummy phrase "2 a-e -aroe".
+    #: Post-processing (§6.2): fewer raw frames than this → the dummy phrase "2 a-e -aroe". Training's ``score_pp``
+    #: applies the same rule (this value and ``confidence_threshold``) to its validation predictions.
     min_frames: int = Field(15, ge=0)
     #: Post-processing (§6.2, round 2): ensemble confidence (sigmoid of the averaged logits) below this → dummy phrase.
     confidence_threshold: float = Field(0.15, ge=0.0, le=1.0)
@@ -158,9 +163,10 @@ class TrainRoundParams(Section):
     Defaults are the kaggle-1st recipe of round 1 (cfg_1); ``TrainParams.round2`` overrides the round-2 values.
     """
 
-    #: Model preset (``aslfs.models.config.PRESETS``) and field overrides.
+    #: Model preset (``aslfs.models.config.PRESETS``) and field overrides (any ``ModelConfig`` field, typed; the
+    #: preset with its overrides is built, and so checked, when the file is loaded).
     preset: str = "kaggle-1st-round1"
-    model_overrides: dict[str, int | float | bool | str] = Field(default_factory=dict)
+    model_overrides: ModelOverrides = ModelOverrides()
     epochs: int = Field(300, ge=1)
     #: Micro-batch size; the optimizer steps every ``grad_accum`` micro-batches (effective batch = product).
     batch_size: int = Field(64, ge=1)
@@ -176,6 +182,20 @@ class TrainRoundParams(Section):
     mixed_precision: Literal["auto", "on", "off"] = "off"
     #: Evaluate (greedy decoding of the validation fold) every this many epochs, and after the last one.
     eval_every: int = Field(10, ge=1)
+
+    def architecture(self):
+        """The :class:`~aslfs.models.config.ModelConfig` of this round: ``preset`` with ``model_overrides``."""
+        from aslfs.models.config import config_from_params
+
+        return config_from_params({"preset": self.preset, **self.model_overrides.model_dump()}, "model")
+
+    @model_validator(mode="after")
+    def _architecture_builds(self):
+        try:
+            self.architecture()  # an unknown preset or an impossible combination fails at load time
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return self
 
 
 class TrainParams(Section):
@@ -211,10 +231,6 @@ class TrainParams(Section):
     max_queue_size: int = Field(8, ge=1)
     #: Batch size of validation decoding.
     eval_batch_size: int = Field(64, ge=1)
-    #: Dummy-phrase rule for ``score_pp``: raw frames below ``pp_min_frames``, or (round 2) confidence below
-    #: ``pp_min_confidence``.
-    pp_min_frames: int = Field(15, ge=0)
-    pp_min_confidence: float = Field(0.15, ge=0.0, le=1.0)
     #: §6.1 QUIRK of the reference's PyTorch validation: a prediction without an end token counts as empty.
     #: False keeps its characters (what the exported model does).
     empty_without_end: bool = False
@@ -233,10 +249,6 @@ class OofParams(Section):
     source: Literal["predictions", "model"] = "predictions"
     #: Batch size of the validation decoding (``source: model``).
     batch_size: int = Field(64, ge=1)
-    #: Score given to supplemental rows in the table (round 2 overrides it with ``sampling.supplemental_score``).
-    supplemental_score: float = Field(0.5, ge=0.0, le=1.0)
-    #: Supplemental rows with longer phrases are left out (reference: phrase_len < 33).
-    max_supplemental_phrase_len: int = Field(32, ge=1)
     #: See ``TrainParams.empty_without_end``.
     empty_without_end: bool = False
     #: Score of the rows of folds with no round-1 run (e.g. the fold round 2 holds out, which it never reads);
@@ -292,7 +304,8 @@ def parse_params(raw: dict, source: str = "params") -> Params:
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate ``params.yaml``."""
+    """Read and validate ``params.yaml``: the one way parameters are loaded. A missing file, invalid YAML, an unknown
+    section or key and a wrong type are each a :class:`ConfigError` naming the file (an empty file means defaults)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: parameter file not found")
@@ -303,3 +316,15 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return parse_params(raw, str(path))
+
+
+def with_overrides(section: Section, name: str, **changes) -> Section:
+    """``section`` (the params section ``name``) with the non-``None`` ``changes`` applied, validated like the file
+    (command-line overrides such as ``--n-folds``); a bad value is a :class:`ConfigError` naming ``name.key``."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return section
+    try:
+        return type(section).model_validate({**section.model_dump(), **changes})
+    except ValidationError as err:
+        raise ConfigError(_format_error(name, err).replace(f"{name}: ", f"{name}.", 1)) from None

@@ -296,7 +296,8 @@ def _trained_folds(run_dirs: Sequence[str | Path]) -> list[int]:
 
 def run_evaluation(model: str | Path, data: str | Path, metrics_path: str | Path, out_dir: str | Path, params=None,
                    folds_csv: str | Path | None = None, fold: int | None = 0, runs: Sequence[str | Path] = (),
-                   track: bool = True, registry_path: str | Path | None = None, progress: bool | None = None) -> dict:
+                   track: bool = True, registry_path: str | Path | None = None, progress: bool | None = None,
+                   model_name: str = "asl-fingerspelling") -> dict:
     """The ``evaluate`` stage: score the submission on held-out data, write the DVC metrics and plots, log to MLflow
     and update the registry's ``champion`` alias.
 
@@ -313,6 +314,7 @@ def run_evaluation(model: str | Path, data: str | Path, metrics_path: str | Path
         track: log to MLflow (a run of kind ``evaluate``) and promote in the registry.
         registry_path: where to write the registry outcome (``{name, version, alias, ...}``); ``None`` = not written.
         progress: progress bar (``None``: only on a terminal).
+        model_name: the registered model (``export.model_name``: the name export registered the file under).
 
     Returns:
         ``{"metrics": {...}, "files": {name: path}, "registry": {...} or None}``.
@@ -336,7 +338,7 @@ def run_evaluation(model: str | Path, data: str | Path, metrics_path: str | Path
     files["training_curves"] = curves_path
     outcome = None
     if track:
-        outcome = _track(model, summary, files, params, fold)
+        outcome = _track(model, summary, files, params, fold, model_name)
     if registry_path is not None:
         Path(registry_path).parent.mkdir(parents=True, exist_ok=True)
         Path(registry_path).write_text(json.dumps(outcome or {}, indent=2, sort_keys=True) + "\n")
@@ -345,7 +347,7 @@ def run_evaluation(model: str | Path, data: str | Path, metrics_path: str | Path
             "registry": outcome}
 
 
-def _track(model, summary: dict, files: dict, params, fold) -> dict | None:
+def _track(model, summary: dict, files: dict, params, fold, model_name: str) -> dict | None:
     """Log the evaluation to MLflow and move the ``champion`` alias when the score beats it."""
     from aslfs import registry, tracking
 
@@ -358,28 +360,19 @@ def _track(model, summary: dict, files: dict, params, fold) -> dict | None:
             tracker.log_artifact(path, artifact_path="evaluate")
         if not params.promote:
             return None
-        version = registry.find_version(sha)
+        version = registry.find_version(sha, model_name)
         if version is None:
             folder = tflite.parent
             if not (folder / "inference_args.json").is_file():
                 return None
-            version = registry.register_submission(folder)
+            version = registry.register_submission(folder, name=model_name)
         promotion = registry.promote_if_better(version.version, summary["metrics"][params.champion_metric],
-                                               score_key=params.champion_metric)
+                                               name=model_name, score_key=params.champion_metric)
         tracker.set_tags({"aslfs.registered_version": version.version, "aslfs.champion": promotion.promoted})
     return {"name": promotion.name, "version": promotion.version,
             "alias": registry.CHAMPION if promotion.promoted else None, "score": promotion.score,
             "score_key": params.champion_metric, "champion_version": promotion.champion_version,
             "previous_version": promotion.previous_version, "previous_score": promotion.previous_score}
-
-
-def evaluate_from_params(model, data, metrics_path, out_dir, params_path: str | Path = "params.yaml", **kwargs) -> dict:
-    """:func:`run_evaluation` with the ``evaluate`` section of ``params_path`` (defaults when absent)."""
-    from aslfs.config import EvaluateParams
-    from aslfs.training.trainer import load_sections
-
-    params = load_sections(params_path, {"evaluate": EvaluateParams})["evaluate"]
-    return run_evaluation(model, data, metrics_path, out_dir, params=params, **kwargs)
 
 
 def format_report(result: dict) -> str:

@@ -54,7 +54,6 @@ PROFILES: dict[str, dict[str, Any]] = {
             "round2": {**_DEMO_ROUND, "preset": "demo", "epochs": 36, "peak_lr": 2e-3, "weight_decay": 0.05,
                        "warmup_epochs": 0.5, "min_seq_len": 1, "eval_every": 9},
             "ctc_weight": 0.5,
-            "pp_min_confidence": 0.0,  # validation's score_pp with the demo graph's rule (see export below)
             "buckets": [64],
             # threads: worker processes pipe every padded batch (up to 38 MB) back; threads deliver ~4x more
             "workers": 1,
@@ -64,7 +63,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "oof": {"missing_fold_score": 1.0},
         "pipeline": {"round1_folds": [1, 2, 3], "round2_fold": 0, "round2_seeds": [1, 2], "eval_fold": 0},
         # The round-1 models are trained far too briefly for their out-of-fold scores (the confidence targets) to be
-        # calibrated, so the demo's graph keeps the dummy-phrase rule for short sequences only (threshold 0).
+        # calibrated, so the demo's graph (and training's score_pp) keeps the dummy-phrase rule for short sequences
+        # only (threshold 0).
         "export": {"decoder": "ctc", "confidence_threshold": 0.0},
     },
     "ci": {

@@ -181,7 +181,7 @@ def subset_dir(data_dir: Path, fraction: float, dst: Path) -> Path:
 
 def generate(kind: str, n: int, data_dir: Path, seed: int = 0) -> None:
     if kind == "synth":
-        subprocess.run([sys.executable, "-m", "aslfs.cli", "synth", str(data_dir), "--sequences", str(n),
+        subprocess.run([sys.executable, "-m", "stages.cli", "synth", str(data_dir), "--sequences", str(n),
                         "--seed", str(seed)], check=True)
         return
     import numpy as np

@@ -5,7 +5,7 @@ With a server running (``aslfs servers start`` prints the ``PREFECT_API_URL`` to
 
     prefect deployment run 'aslfs-pipeline/aslfs' --param profile=demo --watch
     prefect deployment run 'aslfs-pipeline/aslfs' --param task_runner=dask --param max_workers=2 --watch
-    prefect deployment run 'aslfs-pipeline/aslfs' --params '{"overrides": {"train2.epochs": 5}}' --watch
+    prefect deployment run 'aslfs-pipeline/aslfs' --params '{"overrides": {"train.round2.epochs": 5}}' --watch
 
 Each run executes the DVC pipeline of this checkout (``root``) as the pipeline flow does (flows/pipeline.py).
 """

@@ -1,40 +1,43 @@
-"""DVC stage ``evaluate``: ``python -m stages.evaluate SUBMISSION_DIR SELECTED_STORE FOLDS_CSV FOLD METRICS_JSON
-OUT_DIR [--runs RUN_DIR ...] [--registry JSON]`` — score the exported file on the held-out fold
-(:func:`aslfs.evaluate.run_evaluation`; parameters: ``evaluate``): DVC metrics, plot data (score by length and
-participant, confusions, training curves), an MLflow run, and the registry's ``champion`` alias."""
+"""Stage ``evaluate``: score the exported file on held-out data (:func:`aslfs.evaluate.run_evaluation`; params:
+``evaluate``, ``export.model_name``): metrics (DVC metrics), plot data (score by length and participant,
+confusions, training curves), an MLflow run and the registry's ``champion`` alias on ``export.model_name``.
+
+MODEL is a submission folder, a ``.tflite`` file or an MLflow model URI (``models:/NAME@ALIAS``); DATA a selected
+store or a competition directory. With FOLDS_CSV and FOLD only the non-supplemental sequences of that fold are
+scored. Like every stage it logs to MLflow (and may move the champion alias, ``evaluate.promote``) unless
+``--no-track``; the outputs default to the paths of ``dvc.yaml``."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from stages._entry import stage_main
+from stages.stage import arg, stage
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__)
-    parser.add_argument("model", help="submission folder (output of export)")
-    parser.add_argument("data", help="selected store (raw frames)")
-    parser.add_argument("folds_csv", help="fold table")
-    parser.add_argument("fold", type=int, help="held-out fold")
-    parser.add_argument("metrics", help="metrics JSON to write (DVC metrics)")
-    parser.add_argument("out_dir", help="plot data and reports folder (DVC plots)")
-    parser.add_argument("--runs", nargs="*", default=[], help="training run folders of the members")
-    parser.add_argument("--registry", default="artifacts/registry.json", help="registry outcome JSON")
-    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
-    args = parser.parse_args(argv)
-
-    from aslfs.evaluate import evaluate_from_params, format_report
-    from flows.stage import run_as_flow
-
+@stage("evaluate", "score an exported model on held-out data", doc=__doc__, sections=("evaluate", "export"),
+       arguments=(
+           arg("model", help="submission folder, .tflite file or MLflow model URI (models:/NAME@ALIAS)"),
+           arg("data", help="selected store or competition-format directory"),
+           arg("folds_csv", nargs="?", help="fold table (with FOLD)"),
+           arg("fold", nargs="?", type=int, help="held-out fold (its non-supplemental sequences)"),
+           arg("metrics", nargs="?", default="artifacts/metrics/evaluate.json",
+               help="metrics JSON to write (default: artifacts/metrics/evaluate.json)"),
+           arg("out_dir", nargs="?", default="artifacts/evaluate",
+               help="plot data and reports folder (default: artifacts/evaluate)"),
+           arg("--runs", nargs="*", default=[], help="training run folders of the members, or folders of them"),
+           arg("--registry", default="artifacts/registry.json", help="registry outcome JSON to write"),
+           arg("--no-track", action="store_true", help="log no MLflow run and leave the registry alone"),
+       ))
+def evaluate(args, evaluate, export) -> str:
+    from aslfs.evaluate import format_report, run_evaluation
     from aslfs.runs import expand_run_dirs
 
-    args.runs = expand_run_dirs(args.runs)
-    result = run_as_flow("evaluate", evaluate_from_params, args.model, args.data, args.metrics, args.out_dir,
-                         params_path=args.params, folds_csv=args.folds_csv, fold=args.fold, runs=args.runs,
-                         track=True, registry_path=args.registry, progress=False)
-    print(format_report(result))
+    result = run_evaluation(args.model, args.data, args.metrics, args.out_dir, params=evaluate,
+                            folds_csv=args.folds_csv, fold=args.fold, runs=expand_run_dirs(args.runs),
+                            track=not args.no_track, registry_path=args.registry, progress=False,
+                            model_name=export.model_name)
+    return format_report(result)
 
 
 if __name__ == "__main__":
-    sys.exit(stage_main("evaluate", main))
+    sys.exit(evaluate.main())

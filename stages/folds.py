@@ -1,30 +1,30 @@
-"""DVC stage ``folds``: ``python -m stages.folds SELECTED_DIR OUT_CSV`` — participant-grouped folds of the selected
-sequences (:func:`aslfs.data.folds.write_folds`, parameters: ``folds`` section)."""
+"""Stage ``folds``: participant-grouped, balanced fold split of the selected sequences
+(:func:`aslfs.data.folds.write_folds`; params: ``folds``). Only the store's index is read."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from stages._entry import stage_main
+from stages.stage import arg, stage
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.folds", description=__doc__)
-    parser.add_argument("selected_dir", help="selected store (only its index.parquet is read)")
-    parser.add_argument("out_csv", help="fold table to (re)write")
-    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
-    args = parser.parse_args(argv)
-
-    from aslfs.config import load_params
+@stage("folds", "participant-grouped fold split", doc=__doc__, sections=("folds",), arguments=(
+    arg("selected_dir", nargs="?", default="data/selected", help="selected store (default: data/selected)"),
+    arg("out_csv", nargs="?", default="data/folds.csv", help="fold table to (re)write (default: data/folds.csv)"),
+    arg("--n-folds", type=int, help="override folds.n_folds"),
+    arg("--seed", type=int, help="override folds.seed"),
+))
+def folds(args, folds) -> str:
+    from aslfs.config import with_overrides
     from aslfs.data.folds import write_folds
-    from flows.stage import run_as_flow
 
-    params = load_params(args.params).folds
-    report = run_as_flow("folds", write_folds, args.selected_dir, args.out_csv, params)
-    sizes = ", ".join(f"{f}: {v['train']}+{v['supplemental']}" for f, v in report["folds"].items())
-    print(f"{report['n_folds']} folds of {report['sequences']} sequences (train+supplemental per fold: {sizes})")
+    report = write_folds(args.selected_dir, args.out_csv,
+                         with_overrides(folds, "folds", n_folds=args.n_folds, seed=args.seed))
+    lines = [f"{report['n_folds']} folds of {report['sequences']} sequences -> {args.out_csv}"]
+    lines += [f"fold {fold}: {v['participants']} participants, {v['train']} train + {v['supplemental']} supplemental"
+              for fold, v in report["folds"].items()]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    sys.exit(stage_main("folds", main))
+    sys.exit(folds.main())

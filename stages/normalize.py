@@ -1,27 +1,24 @@
-"""DVC stage ``normalize``: ``python -m stages.normalize SELECTED_DIR OUT_DIR`` — selected store → normalised store
-(:func:`aslfs.data.normalize.normalize_store`, reference-spec §2.1; no parameters)."""
+"""Stage ``normalize``: selected store → normalised store (:func:`aslfs.data.normalize.normalize_store`,
+reference-spec §2.1; no parameters)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from stages._entry import stage_main
+from stages.stage import arg, stage
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.normalize", description=__doc__)
-    parser.add_argument("selected_dir", help="selected store (output of select)")
-    parser.add_argument("out_dir", help="normalised store to (re)write")
-    args = parser.parse_args(argv)
-
+@stage("normalize", "selected store -> normalised store", doc=__doc__, arguments=(
+    arg("selected_dir", nargs="?", default="data/selected", help="selected store (default: data/selected)"),
+    arg("out_dir", nargs="?", default="data/normalized", help="store to (re)write (default: data/normalized)"),
+))
+def normalize(args) -> str:
     from aslfs.data.normalize import normalize_store
-    from flows.stage import run_as_flow
 
-    report = run_as_flow("normalize", normalize_store, args.selected_dir, args.out_dir)
-    print(f"normalised {report['sequences']} sequences ({report['frames']} frames, {report['shards']} shards); "
-          f"{report['all_zero_count']} normalise to all zeros")
+    report = normalize_store(args.selected_dir, args.out_dir)
+    return (f"normalised {report['sequences']} sequences ({report['frames']} frames, {report['shards']} shards) into "
+            f"{args.out_dir}; {report['all_zero_count']} normalise to all zeros")
 
 
 if __name__ == "__main__":
-    sys.exit(stage_main("normalize", main))
+    sys.exit(normalize.main())

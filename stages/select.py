@@ -1,29 +1,30 @@
-"""DVC stage ``select``: ``python -m stages.select RAW_DIR OUT_DIR`` — competition files → selected store
-(:func:`aslfs.data.select.select`, parameters: ``select`` section)."""
+"""Stage ``select``: competition-format files → selected store, one shard per parquet file
+(:func:`aslfs.data.select.select`; params: ``data`` (the default RAW_DIR), ``select``)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from stages._entry import stage_main
+from stages.stage import arg, stage
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.select", description=__doc__)
-    parser.add_argument("raw_dir", help="competition-format directory")
-    parser.add_argument("out_dir", help="selected store to (re)write")
-    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
-    args = parser.parse_args(argv)
+@stage("select", "raw competition files -> selected per-sequence store", doc=__doc__, sections=("data", "select"),
+       arguments=(
+           arg("raw_dir", nargs="?", help="competition-format directory (default: data.raw_dir of the params)"),
+           arg("out_dir", nargs="?", default="data/selected", help="store to (re)write (default: data/selected)"),
+           arg("--on-invalid", choices=["error", "skip"], help="override select.on_invalid"),
+           arg("--workers", type=int, help="override select.workers"),
+           arg("--max-phrase-len", type=int, help="override select.max_phrase_len"),
+       ))
+def select(args, data, select) -> str:
+    from aslfs.config import with_overrides
+    from aslfs.data.select import format_report
+    from aslfs.data.select import select as select_store
 
-    from aslfs.config import load_params
-    from aslfs.data.select import format_report, select
-    from flows.stage import run_as_flow
-
-    params = load_params(args.params).select
-    report = run_as_flow("select", select, args.raw_dir, args.out_dir, params)
-    print(format_report(report, args.out_dir))
+    params = with_overrides(select, "select", on_invalid=args.on_invalid, workers=args.workers,
+                            max_phrase_len=args.max_phrase_len)
+    return format_report(select_store(args.raw_dir or data.raw_dir, args.out_dir, params), args.out_dir)
 
 
 if __name__ == "__main__":
-    sys.exit(stage_main("select", main))
+    sys.exit(select.main())

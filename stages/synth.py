@@ -1,16 +1,15 @@
-"""DVC stage ``synth``: ``python -m stages.synth OUT_DIR`` — the embedded synthetic dataset in the competition format
-(:func:`aslfs.data.synth.generate`, parameters: ``synth`` section). With ``data.source: raw`` the pipeline reads a real
-competition directory instead; the stage then writes only ``OUT_DIR/SKIPPED.txt`` saying so."""
+"""Stage ``synth``: the embedded synthetic dataset in the competition format (:func:`aslfs.data.synth.generate`;
+params: ``data``, ``synth``). With ``data.source: raw`` the pipeline reads a real competition directory instead; the
+stage then writes only ``OUT_DIR/SKIPPED.txt`` saying so."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 from pathlib import Path
 
-from stages._entry import stage_main
+from stages.stage import arg, stage
 
 SKIPPED = "SKIPPED.txt"
 
@@ -31,24 +30,23 @@ def write_skipped(out_dir: str | Path, raw_dir: str) -> Path:
     return note
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.synth", description=__doc__)
-    parser.add_argument("out_dir", help="folder to (re)write")
-    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
-    args = parser.parse_args(argv)
+@stage("synth", "generate the embedded dataset in the exact competition format", doc=__doc__,
+       sections=("data", "synth"), arguments=(
+           arg("out_dir", nargs="?", default="data/raw", help="folder to (re)write (default: data/raw)"),
+           arg("--sequences", type=int, help="override synth.sequences"),
+           arg("--seed", type=int, help="override synth.seed"),
+           arg("--workers", type=int, help="override synth.workers (the output does not depend on it)"),
+       ))
+def synth(args, data, synth) -> str:
+    from aslfs.config import with_overrides
 
-    from aslfs.config import load_params
-
-    params = load_params(args.params)
-    if params.data.source == "raw":
-        print(f"synth skipped: data.source is raw ({write_skipped(args.out_dir, params.data.raw_dir)})")
-        return
-
+    if data.source == "raw":
+        return f"synth skipped: data.source is raw ({write_skipped(args.out_dir, data.raw_dir)})"
     from aslfs.data.synth import generate
-    from flows.stage import run_as_flow
 
-    print(json.dumps(run_as_flow("synth", generate, args.out_dir, params.synth), indent=1))
+    params = with_overrides(synth, "synth", sequences=args.sequences, seed=args.seed, workers=args.workers)
+    return json.dumps(generate(args.out_dir, params), indent=1)
 
 
 if __name__ == "__main__":
-    sys.exit(stage_main("synth", main))
+    sys.exit(synth.main())

@@ -1,48 +1,45 @@
-"""DVC stage ``train``: ``python -m stages.train ROUND FOLD SEED DATA_DIR FOLDS_CSV OUT_DIR [OOF_CSV]`` — train one
-model (:func:`aslfs.training.trainer.train_model`; parameters: ``train``, ``augment``, ``sampling`` sections).
+"""Stage ``train``: train one model (round, fold, seed) (:func:`aslfs.training.trainer.train_model`; params:
+``train``, ``augment``, ``sampling``, and ``export``'s dummy-phrase rule for the validation's ``score_pp``).
 
-FOLD −1 is a full fit (validated on fold 0); SEED −1 draws a seed. A killed run resumes from
-``OUT_DIR/checkpoint`` when rerun with the same parameters (declare that folder ``persist: true`` in dvc.yaml, or
-DVC deletes it before rerunning the stage)."""
+FOLD −1 is a full fit (validated on fold 0); SEED −1 draws a seed. The default OUT_DIR is where ``dvc.yaml`` puts the
+run: ``models/round1/fold<F>`` in round 1, ``models/round2/seed<S>`` in round 2. A killed run resumes from
+``OUT_DIR/checkpoint`` when rerun with the same parameters (``dvc.yaml`` declares the folder ``persist: true``)."""
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
 
-from stages._entry import stage_main
+from stages.stage import arg, stage
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__)
-    parser.add_argument("round", type=int, choices=(1, 2), help="1 (round-1 model) or 2 (round-2 model)")
-    parser.add_argument("fold", type=int, help="validation fold, -1 = full fit")
-    parser.add_argument("seed", type=int, help="random seed, -1 = draw one")
-    parser.add_argument("data_dir", help="normalised sequence store")
-    parser.add_argument("folds_csv", help="fold table")
-    parser.add_argument("out_dir", help="output directory")
-    parser.add_argument("oof_csv", nargs="?", help="OOF table (round 2)")
-    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
-    args = parser.parse_args(argv)
+def default_out_dir(round: int, fold: int, seed: int) -> str:
+    """The run folder ``dvc.yaml`` gives a training (round 1: one per fold; round 2: one per seed)."""
+    return f"models/round1/fold{fold}" if round == 1 else f"models/round2/seed{seed}"
 
-    from aslfs.config import AugmentParams, SamplingParams, TrainParams
-    from aslfs.training.trainer import load_sections, train_model
-    from flows.stage import run_as_flow
 
-    sections = load_sections(args.params, {"train": TrainParams, "augment": AugmentParams, "sampling": SamplingParams})
+@stage("train", "train one model (round, fold, seed)", doc=__doc__,
+       sections=("train", "augment", "sampling", "export"), arguments=(
+           arg("round", type=int, choices=(1, 2), help="1 (round-1 model) or 2 (round-2 model)"),
+           arg("fold", type=int, help="validation fold, -1 = full fit (validated on fold 0)"),
+           arg("seed", type=int, help="random seed, -1 = draw one"),
+           arg("data_dir", nargs="?", default="data/normalized", help="normalised store (default: data/normalized)"),
+           arg("folds_csv", nargs="?", default="data/folds.csv", help="fold table (default: data/folds.csv)"),
+           arg("out_dir", nargs="?", help="output directory (default: models/round1/fold<F> or models/round2/seed<S>)"),
+           arg("oof_csv", nargs="?", help="OOF table, round 2 (default: data/oof.csv)"),
+           arg("--no-track", action="store_true", help="do not log an MLflow run"),
+       ))
+def train(args, train, augment, sampling, export) -> str:
+    from aslfs.training.trainer import train_model
 
-    def terminate(signum, frame):  # SIGTERM (DVC/Prefect cancel): end the MLflow run as KILLED, keep the checkpoint
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, terminate)
-    result = run_as_flow("train", train_model, args.round, args.fold, args.seed, args.data_dir, args.folds_csv,
-                         args.out_dir, args.oof_csv, **sections)
+    out_dir = args.out_dir or default_out_dir(args.round, args.fold, args.seed)
+    oof = args.oof_csv or ("data/oof.csv" if args.round == 2 else None)
+    result = train_model(args.round, args.fold, args.seed, args.data_dir, args.folds_csv, out_dir, oof,
+                         train=train, augment=augment, sampling=sampling, export=export, track=not args.no_track)
     m = result.metrics
-    print(f"round {args.round} fold {args.fold} seed {result.seed}: {result.epochs_done} epochs, "
-          f"score {m.get('score', float('nan')):.4f}, cer {m.get('cer', float('nan')):.4f}, "
-          f"score_pp {m.get('score_pp', float('nan')):.4f} -> {args.out_dir}")
+    return (f"round {args.round} fold {args.fold}: score {m.get('score', float('nan')):.4f}  "
+            f"cer {m.get('cer', float('nan')):.4f}  score_pp {m.get('score_pp', float('nan')):.4f}  "
+            f"({result.epochs_done} epochs, seed {result.seed}) -> {out_dir}")
 
 
 if __name__ == "__main__":
-    sys.exit(stage_main("train", main))
+    sys.exit(train.main())

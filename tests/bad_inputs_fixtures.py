@@ -54,8 +54,8 @@ def subprocess_env(extra: dict | None = None) -> dict:
 
 def run_aslfs(*args, cwd: str | Path | None = None, env: dict | None = None,
               timeout: float = 300) -> subprocess.CompletedProcess:
-    """``aslfs ARGS...`` in a fresh interpreter (``python -m aslfs.cli``); text output captured."""
-    return subprocess.run([sys.executable, "-m", "aslfs.cli", *map(str, args)], cwd=cwd or ROOT,
+    """``aslfs ARGS...`` in a fresh interpreter (``python -m stages.cli``); text output captured."""
+    return subprocess.run([sys.executable, "-m", "stages.cli", *map(str, args)], cwd=cwd or ROOT,
                           env=subprocess_env(env), capture_output=True, text=True, timeout=timeout)
 
 

@@ -39,7 +39,7 @@ def training(tmp_path_factory):
 
 
 def train_argv(t: dict, out: Path) -> list[str]:
-    return [sys.executable, "-m", "aslfs.cli", "train", "1", "0", "11", str(t["store"]), str(t["folds"]), str(out),
+    return [sys.executable, "-m", "stages.cli", "train", "1", "0", "11", str(t["store"]), str(t["folds"]), str(out),
             "--params", str(t["params"])]
 
 

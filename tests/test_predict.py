@@ -56,7 +56,7 @@ def test_predict_one_parquet_file_without_labels(probe, dataset, tmp_path):
 
 
 def test_predict_matches_the_recognizer_and_the_cli(probe, dataset, tmp_path, capsys):
-    from aslfs.cli import main
+    from stages.cli import main
     from aslfs.export.runtime import TFLiteRecognizer
     from aslfs.landmarks import SELECTED_IN_ALL
 
@@ -71,7 +71,7 @@ def test_predict_matches_the_recognizer_and_the_cli(probe, dataset, tmp_path, ca
 
 
 def test_predict_reports_missing_input(probe, tmp_path):
-    from aslfs.cli import main
+    from stages.cli import main
 
     assert main(["predict", str(probe), str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.csv")]) == 2
     assert main(["predict", str(tmp_path / "no-model"), str(tmp_path), "--out", str(tmp_path / "x.csv")]) == 2

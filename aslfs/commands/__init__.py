@@ -1,0 +1,13 @@
+"""The ``aslfs`` commands that are not pipeline stages (the stages are declared in ``stages/``). Each module provides
+``add_arguments(parser)`` and ``run(args) -> int``; the program (:mod:`stages.cli`) adds them and reports their errors.
+"""
+
+#: name (module under aslfs.commands) -> one-line help
+COMMANDS: dict[str, str] = {
+    "model": "build a model preset and print its summary",
+    "predict": "predict phrases for a competition directory or a parquet file",
+    "render": "draw one sequence as an animated GIF or a contact sheet PNG",
+    "demo": "run the demo pipeline (dvc repro on the demo profile) and print the summary",
+    "profile": "rewrite params.yaml from a profile: demo, ci or kaggle-1st",
+    "servers": "start, stop or show local Prefect and MLflow servers (127.0.0.1)",
+}

@@ -335,20 +335,3 @@ def export_ensemble(
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
     return result
-
-
-def export_from_params(out_dir: str | Path, models: Sequence[str | Path] = (), params_path: str | Path = "params.yaml",
-                       resize_mode: str | None = None, overrides: dict | None = None, **kwargs) -> ExportResult:
-    """:func:`export_ensemble` with the ``export`` and ``sampling`` sections of ``params_path`` (defaults for a
-    missing file or section); ``resize_mode`` overrides ``sampling.resize_mode`` and ``overrides`` (``None`` values
-    ignored) fields of the ``export`` section."""
-    from aslfs.config import ExportParams, SamplingParams
-    from aslfs.training.trainer import load_sections
-
-    sections = load_sections(params_path, {"export": ExportParams, "sampling": SamplingParams})
-    params = sections["export"]
-    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if changes:
-        params = ExportParams.model_validate({**params.model_dump(), **changes})
-    mode = resize_mode or sections["sampling"].resize_mode
-    return export_ensemble(out_dir, models=models, params=params, resize_mode=mode, **kwargs)

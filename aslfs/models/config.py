@@ -5,16 +5,17 @@ to a config: ``kaggle-1st-round1`` and ``kaggle-1st-round2`` are the reference s
 parameter counts §4.12); ``demo-round1`` / ``demo`` (round-2 structure) are small enough to train on 2 CPU cores in
 minutes; ``tiny`` is for tests.
 
-In ``params.yaml`` a ``model:`` section names a preset and overrides fields::
+In ``params.yaml`` each training round names a preset and overrides fields (``train.round1`` / ``train.round2``)::
 
-    model:
-      preset: demo
-      num_layers: 4
-      dropout: 0.2
+    train:
+      round2:
+        preset: demo
+        model_overrides: {num_layers: 4, dropout: 0.2}
 
-:func:`config_from_params` turns that mapping into a ``ModelConfig``; ``ModelConfig.from_dict`` / ``to_dict`` round
-trip every field. The dataclass is a plain stdlib dataclass with ``Literal``/``int``/``float``/``bool`` fields, so
-pydantic validates it too (``pydantic.TypeAdapter(ModelConfig).validate_python(d)``, lax mode).
+:class:`ModelOverrides` is the typed schema of those overrides (every ``ModelConfig`` field, optional; unknown keys
+and wrong types are errors when params.yaml is loaded); :func:`config_from_params` turns preset + overrides into a
+``ModelConfig``; ``ModelConfig.from_dict`` / ``to_dict`` round trip every field. Field values are checked by the same
+schema wherever a config is built.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model, model_serializer
 
 from aslfs import vocab
 from aslfs.errors import ConfigError
@@ -113,8 +116,7 @@ class ModelConfig:
     pad_id: int = vocab.PAD_ID
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            _check_type(field.name, getattr(self, field.name), field.type)
+        _check_fields(self.to_dict(), "model config")
         checks = [
             (self.hidden_dim > 0 and self.num_layers >= 0 and self.num_heads > 0, "sizes must be positive"),
             (self.hidden_dim % self.num_heads == 0, f"hidden_dim {self.hidden_dim} not divisible by num_heads"),
@@ -165,13 +167,7 @@ class ModelConfig:
         Raises:
             ConfigError: one line naming ``source.key`` for an unknown key or a wrongly typed value.
         """
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                raise ConfigError(f"{source}.{key}: unknown model config field")
-        for field in dataclasses.fields(cls):
-            if field.name in values:
-                _check_type(f"{source}.{field.name}", values[field.name], field.type)
+        _check_fields(values, source)
         return cls(**dict(values))
 
     def replace(self, **overrides) -> ModelConfig:
@@ -179,25 +175,33 @@ class ModelConfig:
         return type(self).from_dict({**self.to_dict(), **overrides})
 
 
-_TYPES = {"int": int, "float": float, "bool": bool}
+class _Overrides(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _set_fields_only(self, handler):
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
-def _check_type(name: str, value, annotation) -> None:
-    annotation = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
-    if annotation == "AttentionType":
-        choices = get_args(AttentionType)
-        if value not in choices:
-            raise ConfigError(f"{name}: expected one of {list(choices)}, got {value!r}")
-        return
-    expected = _TYPES[annotation]
-    if expected is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, bool)
-    if not ok:
-        raise ConfigError(f"{name}: expected {annotation}, got {type(value).__name__} {value!r}")
+_FIELD_TYPES = {"int": int, "float": float, "bool": bool, "AttentionType": AttentionType}
+
+#: The typed schema of model field overrides (``train.roundN.model_overrides``): every ``ModelConfig`` field, optional
+#: (unset fields are left out when dumped); unknown keys and wrong types are validation errors. Built from the
+#: dataclass so the two cannot drift apart.
+ModelOverrides = create_model(
+    "ModelOverrides", __base__=_Overrides,
+    **{f.name: (_FIELD_TYPES[f.type] | None, None) for f in dataclasses.fields(ModelConfig)},
+)
+
+
+def _check_fields(values: Mapping[str, Any], source: str) -> None:
+    """Unknown fields and wrongly typed values are one-line :class:`ConfigError` naming ``source.field``."""
+    try:
+        ModelOverrides.model_validate(dict(values))
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{source}.{key}: {first['msg']}, got {first.get('input')!r}") from None
 
 
 _ROUND1 = ModelConfig(

@@ -4,8 +4,8 @@ For every round-1 fold model (any number of seeds per fold), its validation pred
 its own validation fold, no dummy-phrase rule) give a per-sequence score ``(len(gt) − DL(gt, pred)) / len(gt)``
 (unrestricted Damerau-Levenshtein, may be negative); scores are averaged over the seeds available for the fold.
 The table then holds every non-supplemental row of the folds table (folds-table order) with its score, followed by
-the supplemental rows whose phrase has at most ``max_supplemental_phrase_len`` (32) characters, with score
-``supplemental_score`` (0.5). Round 2 clips the scores to [0, 1] when it reads them.
+the supplemental rows whose phrase has at most ``sampling.max_supplemental_phrase_len`` (32) characters, with score
+``sampling.supplemental_score`` (0.5), the values round 2 trains with. Round 2 clips the scores to [0, 1] when it reads them.
 
 Columns: ``sequence_id, participant_id, fold, phrase, phrase_len, is_sup, score, n_seeds``.
 
@@ -93,7 +93,7 @@ def fold_scores(per_seed: list[pd.DataFrame]) -> pd.DataFrame:
     return out.rename(columns={"mean": "score", "size": "n_seeds"})
 
 
-def build_oof_table(data_dir, folds_csv, model_dirs, params=None) -> pd.DataFrame:
+def build_oof_table(data_dir, folds_csv, model_dirs, params=None, sampling=None) -> pd.DataFrame:
     """The OOF table for the round-1 runs in ``model_dirs`` (module docstring).
 
     Args:
@@ -101,16 +101,18 @@ def build_oof_table(data_dir, folds_csv, model_dirs, params=None) -> pd.DataFram
         folds_csv: the folds table.
         model_dirs: round-1 training output directories (fold ≥ 0; any number of seeds per fold).
         params: :class:`aslfs.config.OofParams`.
+        sampling: :class:`aslfs.config.SamplingParams` (the supplemental rows' phrase-length cutoff and score).
 
     Raises:
         DataError: a directory is not a round-1 fold run, or a fold has no run, or a run's predictions do not
             cover its validation fold.
     """
-    from aslfs.config import OofParams
+    from aslfs.config import OofParams, SamplingParams
     from aslfs.data.store import SequenceStore
     from aslfs.training.trainer import read_folds
 
     params = params or OofParams()
+    sampling = sampling or SamplingParams()
     store = SequenceStore(data_dir)
     folds = read_folds(folds_csv)
     index = store.index[["sequence_id", "participant_id", "phrase", "is_supplemental"]]
@@ -150,8 +152,8 @@ def build_oof_table(data_dir, folds_csv, model_dirs, params=None) -> pd.DataFram
         main.loc[lost, "n_seeds"] = 0
     main["is_sup"] = 0
     sup = table[table["is_sup"]].copy()
-    sup = sup[sup["phrase"].astype(str).str.len() <= params.max_supplemental_phrase_len]
-    sup["score"] = float(params.supplemental_score)
+    sup = sup[sup["phrase"].astype(str).str.len() <= sampling.max_supplemental_phrase_len]
+    sup["score"] = float(sampling.supplemental_score)
     sup["n_seeds"] = 0
     sup["is_sup"] = 1
     out = pd.concat([main, sup], ignore_index=True)
@@ -160,11 +162,12 @@ def build_oof_table(data_dir, folds_csv, model_dirs, params=None) -> pd.DataFram
     return out[list(OOF_COLUMNS)]
 
 
-def write_oof_table(data_dir, folds_csv, model_dirs, out_csv, params=None, track: bool = True) -> pd.DataFrame:
+def write_oof_table(data_dir, folds_csv, model_dirs, out_csv, params=None, track: bool = True,
+                    sampling=None) -> pd.DataFrame:
     """:func:`build_oof_table` → ``out_csv`` (atomically); logs an MLflow run (kind ``oof``) when ``track``."""
     from aslfs.training.checkpoint import write_text_atomic
 
-    table = build_oof_table(data_dir, folds_csv, model_dirs, params)
+    table = build_oof_table(data_dir, folds_csv, model_dirs, params, sampling)
     write_text_atomic(out_csv, table.to_csv(index=False))
     main = table[table["is_sup"] == 0]
     summary = {"oof_score_mean": float(main["score"].mean()), "rows": len(table),

@@ -260,7 +260,7 @@ def _config_hash(payload: dict) -> str:
 
 # ------------------------------------------------------------------------------------------------------------ main
 def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, oof_csv=None, *, train=None,
-                augment=None, sampling=None, track: bool = True, run_tags: dict | None = None) -> TrainResult:
+                augment=None, sampling=None, export=None, track: bool = True, run_tags: dict | None = None) -> TrainResult:
     """Train one model (round, fold, seed) and write its outputs under ``out_dir`` (module docstring).
 
     Args:
@@ -274,13 +274,15 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
         train: :class:`aslfs.config.TrainParams` (defaults: the kaggle-1st recipe).
         augment: :class:`aslfs.config.AugmentParams`.
         sampling: :class:`aslfs.config.SamplingParams`.
+        export: :class:`aslfs.config.ExportParams`: its dummy-phrase rule (``min_frames``, ``confidence_threshold``)
+            gives the validation's ``score_pp``.
         track: log an MLflow run (``aslfs.tracking``); False logs nothing.
         run_tags: extra MLflow tags.
 
     Returns:
         :class:`TrainResult`.
     """
-    from aslfs.config import AugmentParams, SamplingParams, TrainParams
+    from aslfs.config import AugmentParams, ExportParams, SamplingParams, TrainParams
     from aslfs.data.augment import build_augmentation
     from aslfs.data.store import SequenceStore
     from aslfs.models.config import config_from_params
@@ -293,13 +295,14 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     train = train or TrainParams()
     augment = augment or AugmentParams()
     sampling = sampling or SamplingParams()
+    export = export or ExportParams()
     if round not in (1, 2):
         raise ConfigError(f"train: round must be 1 or 2, got {round}")
     rp = train.round1 if round == 1 else train.round2
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    model_config = config_from_params({"preset": rp.preset, **rp.model_overrides}, f"train.round{round}")
+    model_config = config_from_params({"preset": rp.preset, **rp.model_overrides.model_dump()}, f"train.round{round}")
     if sampling.max_len != model_config.max_len:
         # the exported graph resizes at the model's max_len: training at another length would change the time scale
         raise ConfigError(f"sampling.max_len {sampling.max_len} differs from the model's max_len "
@@ -314,7 +317,8 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     folds = read_folds(folds_csv)
     oof = read_oof(oof_csv) if round == 2 else None
     train_table, partner_table, val_table = build_tables(
-        store.index, folds, round, fold, rp.min_seq_len, oof, sampling.supplemental_score)
+        store.index, folds, round, fold, rp.min_seq_len, oof, sampling.supplemental_score,
+        sampling.max_supplemental_phrase_len)
     data_version = file_digest(data_dir, folds_csv, oof_csv)
 
     # --- identity of the run (resume only into the same one)
@@ -376,8 +380,8 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
-    validator = Validator(net, val_batches, val_table, loss_config, round, train.pp_min_frames,
-                          train.pp_min_confidence, train.empty_without_end)
+    validator = Validator(net, val_batches, val_table, loss_config, round, export.min_frames,
+                          export.confidence_threshold, train.empty_without_end)
     facts = {"round": round, "fold": fold, "seed": seed, "epochs": rp.epochs, "data_version": data_version,
              "train_rows": len(train_table), "examples_per_epoch": batches.examples_per_epoch,
              "val_rows": len(val_table), "mixed_precision": mixed, "backend": keras.backend.backend(),
@@ -456,38 +460,3 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
         tracker.log_artifact(ckpt.model_path(out_dir), artifact_path="checkpoint")
     return TrainResult(out_dir=out_dir, metrics=metrics, epochs_done=state.epoch, seed=state.seed,
                        mlflow_run_id=state.mlflow_run_id, history=list(state.history))
-
-
-def load_sections(params_path, names: dict[str, type]) -> dict:
-    """Typed ``params.yaml`` sections ``{name: Section}``: from :func:`aslfs.config.load_params` when ``Params``
-    has the section, else validated on their own from the file (so the stages work before the lead wires a section
-    into ``Params``). A missing file or section takes its defaults; a file that exists but does not validate (bad
-    YAML, an unknown key or section, a wrong type anywhere) is a :class:`ConfigError`, never silently ignored."""
-    import yaml
-
-    from aslfs.config import load_params
-    from aslfs.errors import ConfigError as _ConfigError
-
-    try:
-        params = load_params(params_path)
-    except _ConfigError:
-        if Path(params_path).is_file():
-            raise
-        params = None
-        raw = {}  # no file: every section takes its defaults
-    else:
-        raw = None
-    out = {}
-    for name, cls in names.items():
-        section = getattr(params, name, None) if params is not None else None
-        if section is None:
-            if raw is None:
-                raw = yaml.safe_load(Path(params_path).read_text()) or {}
-            try:
-                section = cls.model_validate((raw or {}).get(name) or {})
-            except Exception as err:  # pydantic.ValidationError
-                first = err.errors()[0] if hasattr(err, "errors") else {"loc": (), "msg": str(err)}
-                key = ".".join(str(p) for p in first["loc"])
-                raise _ConfigError(f"{params_path}: {name}.{key}: {first['msg']}") from None
-        out[name] = section
-    return out

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from aslfs import cli
+from stages import cli
 from aslfs.config import SynthParams
 from aslfs.data import kaggle_format as kf
 from aslfs.data.synth import ALIGNMENT_FILE, generate, plan_dataset
@@ -253,7 +253,7 @@ def test_stage_writes_only_skipped_when_the_raw_source_is_selected(tmp_path):
     (out / "old.csv").write_text("x")
     params = tmp_path / "params.yaml"
     params.write_text("data: {source: raw, raw_dir: /somewhere/real}\n")
-    stage.main([str(out), "--params", str(params)])
+    print(stage.synth.call([out, "--params", params]))
     assert [p.name for p in out.iterdir()] == ["SKIPPED.txt"]
     assert "data.source: raw" in (out / "SKIPPED.txt").read_text()
     assert "/somewhere/real" in Path(out / "SKIPPED.txt").read_text()

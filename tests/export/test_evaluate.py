@@ -91,21 +91,23 @@ def test_run_evaluation_on_a_store_with_folds(probe, tmp_path):
     assert result["registry"] is None
 
 
-def test_evaluate_cli_on_a_competition_directory(probe, tmp_path, capsys):
-    from aslfs.cli import main
+def test_evaluate_cli_on_a_competition_directory(probe, tmp_path, capsys, monkeypatch):
+    from stages.cli import main
 
     random_dataset(tmp_path / "raw", n_sequences=6, sequences_per_file=3, frames=(10, 40), seed=6)
-    code = main(["evaluate", str(probe), str(tmp_path / "raw"), "--metrics", str(tmp_path / "m.json"),
-                 "--out-dir", str(tmp_path / "ev"), "--params", str(tmp_path / "none.yaml")])
+    (tmp_path / "params.yaml").write_text("")  # an empty parameter file: every section takes its defaults
+    monkeypatch.chdir(tmp_path)  # the outputs go to dvc.yaml's paths under the working directory
+    code = main(["evaluate", str(probe), str(tmp_path / "raw"), "--no-track"])
     assert code == 0
     assert "held-out sequences" in capsys.readouterr().out
-    assert json.loads((tmp_path / "m.json").read_text())["sequences"] == 6
+    assert json.loads((tmp_path / "artifacts/metrics/evaluate.json").read_text())["sequences"] == 6
+    assert (tmp_path / "artifacts/evaluate/by_length.csv").is_file()
 
 
 def test_evaluate_stage_writes_metrics_plots_and_registry(probe, tmp_path, monkeypatch):
     from aslfs.config import SelectParams
     from aslfs.data.select import select
-    from stages.evaluate import main
+    from stages.evaluate import evaluate
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("ASLFS_ROOT", str(tmp_path))
@@ -114,9 +116,10 @@ def test_evaluate_stage_writes_metrics_plots_and_registry(probe, tmp_path, monke
     select(tmp_path / "raw", tmp_path / "selected", SelectParams())
     meta.assign(fold=meta.participant_id % 2)[["sequence_id", "participant_id", "fold", "is_supplemental"]].to_csv(
         tmp_path / "folds.csv", index=False)
-    main([str(probe), str(tmp_path / "selected"), str(tmp_path / "folds.csv"), "0", str(tmp_path / "evaluate.json"),
-          str(tmp_path / "plots"), "--registry", str(tmp_path / "registry.json"),
-          "--params", str(tmp_path / "none.yaml")])
+    (tmp_path / "params.yaml").write_text("")
+    evaluate.call([probe, tmp_path / "selected", tmp_path / "folds.csv", 0, tmp_path / "evaluate.json",
+                   tmp_path / "plots", "--registry", tmp_path / "registry.json", "--params", tmp_path / "params.yaml"],
+                  flow=True)
     metrics = json.loads((tmp_path / "evaluate.json").read_text())
     assert {"score", "cer", "score_pp"} <= set(metrics)
     registry = json.loads((tmp_path / "registry.json").read_text())

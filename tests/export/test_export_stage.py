@@ -9,12 +9,13 @@ import numpy as np
 
 
 def test_cli_untrained_export(tmp_path, capsys):
-    from aslfs.cli import main
+    from stages.cli import main
     from aslfs.export.runtime import TFLiteRecognizer
 
     out = tmp_path / "sub"
+    (tmp_path / "params.yaml").write_text("")  # every section takes its defaults
     code = main(["export", "--preset", "tiny", "--ensemble", "2", "--untrained", "--force-steps", "33", str(out),
-                 "--params", str(tmp_path / "absent.yaml"), "--report", str(tmp_path / "report.json"),
+                 "--params", str(tmp_path / "params.yaml"), "--report", str(tmp_path / "report.json"),
                  "--no-diagnostics"])
     assert code == 0
     printed = capsys.readouterr().out
@@ -29,11 +30,11 @@ def test_cli_untrained_export(tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    from aslfs.cli import main
+    from stages.cli import main
 
     assert main(["export", str(tmp_path / "x"), "--untrained"]) == 2
     assert "--preset" in capsys.readouterr().err
-    assert main(["export", str(tmp_path / "x"), "--models", str(tmp_path / "missing")]) == 2
+    assert main(["export", str(tmp_path / "x"), str(tmp_path / "missing")]) == 2
     assert "model.keras" in capsys.readouterr().err
 
 
@@ -41,7 +42,7 @@ def test_stage_exports_saved_members_and_registers(members, sequences, recognize
     from mlflow.tracking import MlflowClient
 
     from aslfs.export.runtime import TFLiteRecognizer
-    from stages.export import main
+    from stages.export import export
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("ASLFS_ROOT", str(tmp_path))
@@ -51,8 +52,8 @@ def test_stage_exports_saved_members_and_registers(members, sequences, recognize
         run.mkdir(parents=True)
         member.save(run / "model.keras")
     (tmp_path / "params.yaml").write_text("export:\n  register_model: true\n")
-    main([str(tmp_path / "sub"), str(tmp_path / "models" / "round2"), "--params", str(tmp_path / "params.yaml"),
-          "--report", str(tmp_path / "export.json")])
+    export.call([tmp_path / "sub", tmp_path / "models" / "round2", "--params", tmp_path / "params.yaml",
+                 "--report", tmp_path / "export.json"], flow=True)
     report = json.loads((tmp_path / "export.json").read_text())
     assert [m.split("/")[-1] for m in report["info"]["members"]] == ["seed0", "seed1"]
     assert report["info"]["registry"]["version"] == "1"

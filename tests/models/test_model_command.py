@@ -1,4 +1,4 @@
-from aslfs.cli import main
+from stages.cli import main
 
 
 def test_model_command_prints_trainable_parameters_last(capsys):
@@ -13,4 +13,4 @@ def test_model_command_overrides_and_errors(capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == "trainable parameters: 8584209"
     assert main(["model", "--preset", "tiny", "--set", "num_layers=two"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "aslfs model: error: model.num_layers: expected int, got str 'two'"
+    assert err.strip() == "aslfs model: error: model.num_layers: Input should be a valid integer, got 'two'"

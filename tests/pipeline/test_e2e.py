@@ -15,10 +15,10 @@ pytestmark = pytest.mark.slow
 def test_ci_profile_end_to_end_and_idempotent(tmp_path):
     root = copy_checkout(tmp_path / "proj")
     env = project_env()
-    aslfs = [sys.executable, "-m", "aslfs.cli"]
+    aslfs = [sys.executable, "-m", "stages.cli"]
     subprocess.run([*aslfs, "profile", "ci"], cwd=root, env=env, check=True)
     subprocess.run([str(BIN / "dvc"), "init", "-q", "-f"], cwd=root, env=env, check=False)
-    demo = subprocess.run([*aslfs, "demo"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    demo = subprocess.run([*aslfs, "demo", "--profile", "ci"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
     assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-4000:]
     out = demo.stdout
     assert "held-out score" in out and "TFLite model: artifacts/submission/model.tflite" in out

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from aslfs import cli
+from stages import cli
 from aslfs.data.normalize import normalize_np
 from aslfs.data.store import SequenceStore
 from tests.helpers import demo_params_file, random_dataset, selected
@@ -67,16 +67,15 @@ def test_dvc_yaml_wiring():
 
 
 def test_stage_entry_points(raw, capsys):
-    from stages import folds as folds_stage
-    from stages import normalize as normalize_stage
-    from stages import select as select_stage
-    from stages._entry import stage_main
+    from stages.folds import folds
+    from stages.normalize import normalize
+    from stages.select import select
 
     root, meta, arrays = raw
     p = str(root / "params.yaml")
-    assert stage_main("select", select_stage.main, [str(root / "raw"), str(root / "sel"), "--params", p]) == 0
-    assert stage_main("normalize", normalize_stage.main, [str(root / "sel"), str(root / "norm")]) == 0
-    assert stage_main("folds", folds_stage.main, [str(root / "sel"), str(root / "folds.csv"), "--params", p]) == 0
+    assert select.main([str(root / "raw"), str(root / "sel"), "--params", p]) == 0
+    assert normalize.main([str(root / "sel"), str(root / "norm")]) == 0
+    assert folds.main([str(root / "sel"), str(root / "folds.csv"), "--params", p]) == 0
     out = capsys.readouterr().out
     assert "selected 16 sequences" in out and "normalised 16 sequences" in out and "2 folds of 16" in out
 
@@ -90,7 +89,7 @@ def test_stage_entry_points(raw, capsys):
     assert set(folds.fold) == {0, 1} and (folds.groupby("participant_id").fold.nunique() == 1).all()
 
     # a user error: one line on stderr, exit status 2, the previous output untouched
-    rc = stage_main("select", select_stage.main, [str(root / "nope"), str(root / "sel"), "--params", p])
+    rc = select.main([str(root / "nope"), str(root / "sel"), "--params", p])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1].startswith("stage select: error: ") and "nope" in err[-1]
     assert len(SequenceStore(root / "sel")) == 16

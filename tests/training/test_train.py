@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from aslfs.config import AugmentParams, SamplingParams, TrainParams
+from aslfs.config import load_params
 from aslfs.training import checkpoint as ckpt
-from aslfs.training.trainer import load_sections, train_model
+from aslfs.training.trainer import train_model
 from tests.training.fixtures import make_store, tiny_round1_params
 
 pytestmark = pytest.mark.slow
@@ -30,10 +30,10 @@ PARAMS = tiny_round1_params(EPOCHS, round1={"grad_accum": 2}, workers=2, use_mul
 DRIVER = """
 import sys
 from aslfs import env; env.setup()
-from aslfs.config import AugmentParams, SamplingParams, TrainParams
-from aslfs.training.trainer import load_sections, train_model
-s = load_sections(sys.argv[1], {"train": TrainParams, "augment": AugmentParams, "sampling": SamplingParams})
-train_model(1, 0, 11, sys.argv[2], sys.argv[3], sys.argv[4], **s)
+from aslfs.config import load_params
+from aslfs.training.trainer import train_model
+p = load_params(sys.argv[1])
+train_model(1, 0, 11, sys.argv[2], sys.argv[3], sys.argv[4], train=p.train, augment=p.augment, sampling=p.sampling)
 """
 
 
@@ -77,8 +77,8 @@ def scenario(tmp_path_factory):
     old = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "ASLFS_ROOT")}
     os.environ.update({"MLFLOW_TRACKING_URI": uri, "ASLFS_ROOT": str(root)})
     try:
-        sections = load_sections(params, {"train": TrainParams, "augment": AugmentParams, "sampling": SamplingParams})
-        result = train_model(1, 0, 11, store, folds, out, **sections)
+        p = load_params(params)
+        result = train_model(1, 0, 11, store, folds, out, train=p.train, augment=p.augment, sampling=p.sampling)
     finally:
         for k, v in old.items():
             if v is None:

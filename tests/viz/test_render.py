@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from aslfs import cli
+from stages import cli
 from aslfs.config import SynthParams
 from aslfs.data import kaggle_format as kf
 from aslfs.data.synth import generate

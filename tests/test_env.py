@@ -23,7 +23,7 @@ def test_known_start_up_lines_are_dropped_and_others_kept():
 
 def test_a_cli_command_prints_no_native_start_up_noise():
     """``aslfs model`` imports TensorFlow and builds a model: stderr stays empty (before: 5 lines of absl/CUDA)."""
-    proc = subprocess.run([sys.executable, "-m", "aslfs.cli", "model", "--preset", "tiny"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "stages.cli", "model", "--preset", "tiny"], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "trainable parameters: 80" in proc.stdout

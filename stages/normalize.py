@@ -1,5 +1,5 @@
 """DVC stage ``normalize``: ``python -m stages.normalize SELECTED_DIR OUT_DIR`` — selected store → normalised store
-(:func:`aslfs.data.normalize.normalize_store`, reference-spec §2.1; no parameters)."""
+(:func:`aslfs.data.normalize.normalize_store`, docs/reference.md §2.1; no parameters)."""
 
 from __future__ import annotations
 

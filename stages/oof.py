@@ -1,6 +1,6 @@
 """DVC stage ``oof``: ``python -m stages.oof DATA_DIR FOLDS_CSV OUT_CSV MODEL_DIR [MODEL_DIR ...]`` — the round-1
 out-of-fold score table that round 2 trains its confidence head on (:func:`aslfs.training.oof.write_oof_table`,
-reference-spec §1.8; parameters: ``oof`` section). MODEL_DIRs are round-1 training outputs (fold ≥ 0, any seeds)."""
+docs/reference.md §1.8; parameters: ``oof`` section). MODEL_DIRs are round-1 training outputs (fold ≥ 0, any seeds)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``aslfs normalize SELECTED_DIR OUT_DIR``: selected store → normalised store (reference-spec §2.1)."""
+"""``aslfs normalize SELECTED_DIR OUT_DIR``: selected store → normalised store (docs/reference.md §2.1)."""
 
 from __future__ import annotations
 

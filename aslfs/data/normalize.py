@@ -6,7 +6,7 @@ For each axis separately (x, y, z): mean and population standard deviation over 
 
 The function is written against an array namespace ``xp`` that is either :mod:`numpy` or :mod:`keras.ops`; it uses
 only functions both provide with the same meaning (``reshape``, ``transpose``, ``isfinite``, ``where``, ``sum``,
-``sqrt``, ``maximum``), so the exported graph computes exactly the stage's math (issue 5 tests the parity).
+``sqrt``, ``maximum``), so the exported graph computes exactly the stage's math (checked by tests/export/test_normalize_parity.py).
 
 :func:`normalize_store` is the ``normalize`` stage: it applies :func:`normalize_np` to every sequence of a selected
 store and writes a store of (T, 130, 3) arrays with the same index.

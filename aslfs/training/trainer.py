@@ -460,8 +460,8 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
 
 def load_sections(params_path, names: dict[str, type]) -> dict:
     """Typed ``params.yaml`` sections ``{name: Section}``: from :func:`aslfs.config.load_params` when ``Params``
-    has the section, else validated on their own from the file (so the stages work before the lead wires a section
-    into ``Params``). A missing file or section takes its defaults; a file that exists but does not validate (bad
+    has the section, else validated on their own from the file (so a stage works for a section not yet declared
+    in ``Params``). A missing file or section takes its defaults; a file that exists but does not validate (bad
     YAML, an unknown key or section, a wrong type anywhere) is a :class:`ConfigError`, never silently ignored."""
     import yaml
 

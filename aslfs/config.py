@@ -70,7 +70,7 @@ class FoldsParams(Section):
 
 
 class AugmentParams(Section):
-    """Training augmentation (reference-spec §3; ``aslfs.data.augment.build_augmentation``).
+    """Training augmentation (docs/reference.md §3; ``aslfs.data.augment.build_augmentation``).
 
     Defaults reproduce the reference exactly, quirks included; each ``*_fixed`` / switch fixes one documented QUIRK.
     """
@@ -116,7 +116,7 @@ class SamplingParams(Section):
 
 
 class ExportParams(Section):
-    """Ensemble + TFLite export (``aslfs.export``, reference-spec §7; the time resize follows ``sampling.resize_mode``)."""
+    """Ensemble + TFLite export (``aslfs.export``, docs/reference.md §7; the time resize follows ``sampling.resize_mode``)."""
 
     #: Greedy decoding steps = output slots (33: up to 32 characters + end, as the reference).
     max_steps: int = Field(33, ge=2)
@@ -158,7 +158,7 @@ class EvaluateParams(Section):
 
 
 class TrainRoundParams(Section):
-    """Training settings of one round (reference-spec §5; ``aslfs.training.trainer.train_model``).
+    """Training settings of one round (docs/reference.md §5; ``aslfs.training.trainer.train_model``).
 
     Defaults are the kaggle-1st recipe of round 1 (cfg_1); ``TrainParams.round2`` overrides the round-2 values.
     """
@@ -242,7 +242,7 @@ class TrainParams(Section):
 
 
 class OofParams(Section):
-    """Out-of-fold confidence targets (``stages/oof.py``, reference-spec §1.8)."""
+    """Out-of-fold confidence targets (``stages/oof.py``, docs/reference.md §1.8)."""
 
     #: Where the round-1 predictions come from: each run's ``val_predictions.csv`` (its last evaluation, as the
     #: reference's validation dumps) or a fresh greedy decode with its ``model.keras``.
@@ -252,7 +252,7 @@ class OofParams(Section):
     #: See ``TrainParams.empty_without_end``.
     empty_without_end: bool = False
     #: Score of the rows of folds with no round-1 run (e.g. the fold round 2 holds out, which it never reads);
-    #: None = such a fold is an error. The reference's default for a missing score is 1.0 (reference-spec §1.8).
+    #: None = such a fold is an error. The reference's default for a missing score is 1.0 (docs/reference.md §1.8).
     missing_fold_score: float | None = None
 
 

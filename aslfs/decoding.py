@@ -103,7 +103,7 @@ def greedy_decode(
     """Batched greedy decoding with a KV cache, averaging the logits of an ensemble of decoders at every step.
 
     Step ``k`` feeds one token to every decoder (the start id at ``k = 0``, afterwards the previous step's pick),
-    computes ``sum_i weights[i] * logits_i`` (the reference's ensemble rule, reference-spec §7.2: logits, not
+    computes ``sum_i weights[i] * logits_i`` (the reference's ensemble rule, docs/reference.md §7.2: logits, not
     probabilities, are averaged), takes the argmax and feeds the same token to every decoder next. Each decoder keeps
     a fixed-size self-attention cache of ``max_steps`` slots and a cross-attention cache computed once, so the loop
     state has static shapes (``ops.while_loop``): it traces under ``jit_compile`` and converts to TFLite.
@@ -207,7 +207,7 @@ def greedy_decode_uncached(
     pad_id: int = PAD_ID,
     return_num_steps: bool = False,
 ):
-    """Reference-style greedy decoding (reference-spec §6.1): re-run every decoder on the whole prefix each step.
+    """Reference-style greedy decoding (docs/reference.md §6.1): re-run every decoder on the whole prefix each step.
 
     Same arguments and results as ``greedy_decode``; eager Python loop, numpy results. It documents the reference
     behaviour and is the oracle of the cache test. One difference from the PyTorch reference: after a sequence's end
@@ -247,7 +247,7 @@ def greedy_decode_uncached(
 
 
 def tokens_to_text(token_ids, end_id: int = END_ID, empty_without_end: bool = False) -> list[str]:
-    """Texts of generated id rows, cut before the first end id (reference-spec §6.1 step 3-4).
+    """Texts of generated id rows, cut before the first end id (docs/reference.md §6.1 step 3-4).
 
     Ids outside the 59 characters (pad, start, end, mask) read as nothing.
 
@@ -360,7 +360,7 @@ def apply_dummy_rule(
     min_confidence: float = 0.15,
     dummy: str = DUMMY_PHRASE,
 ) -> list[str]:
-    """The reference's dummy-phrase post-processing (reference-spec §6.2).
+    """The reference's dummy-phrase post-processing (docs/reference.md §6.2).
 
     A prediction is replaced by ``dummy`` ("2 a-e -aroe") when its raw frame count is below ``min_frames``
     (round 1, ``pp_1``), or when ``confidences`` are given and the confidence is below ``min_confidence``

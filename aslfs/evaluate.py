@@ -1,4 +1,4 @@
-"""Evaluation of the exported TFLite file on held-out sequences (reference-spec §6.3): what a submission would score.
+"""Evaluation of the exported TFLite file on held-out sequences (docs/reference.md §6.3): what a submission would score.
 
 Every prediction comes from the submitted file itself (:class:`aslfs.export.runtime.TFLiteRecognizer`): with the
 ``diagnostics`` signature one call gives the raw greedy phrase, the confidence and the post-processed phrase.

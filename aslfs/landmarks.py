@@ -1,6 +1,6 @@
 """The landmarks: MediaPipe Holistic column layout, the 130 landmarks the model reads, their parts and mirror map.
 
-This is the single place that knows landmark names and orders (reference-spec §1.2, §2.3, §3.1). Everything else
+This is the single place that knows landmark names and orders (docs/reference.md §1.2, §2.3, §3.1). Everything else
 (the reader, the generator, the model's part split, the flip augmentation, the exported ``inference_args.json``)
 imports from here.
 
@@ -65,7 +65,7 @@ RIGHT_HAND = _GROUP_SLICES["right_hand"]  # model indices 61-81
 NOSE = _GROUP_SLICES["nose"]
 RIGHT_EYE = _GROUP_SLICES["right_eye"]
 LEFT_EYE = _GROUP_SLICES["left_eye"]
-#: Per-part index arrays into the 130 landmarks, the round-2 model's part split (reference-spec §2.3).
+#: Per-part index arrays into the 130 landmarks, the round-2 model's part split (docs/reference.md §2.3).
 FACE = np.concatenate([LIPS, NOSE, RIGHT_EYE, LEFT_EYE])  # 76, lips first, then nose, right eye, left eye
 POSE = np.concatenate([_GROUP_SLICES["pose_12_22"], _GROUP_SLICES["pose_11_21"]])  # 12, model indices 118-129
 HANDS = np.concatenate([LEFT_HAND, RIGHT_HAND])
@@ -75,7 +75,7 @@ PARTS: dict[str, np.ndarray] = {"left_hand": LEFT_HAND, "right_hand": RIGHT_HAND
 PART_TYPE = np.zeros(NUM_LANDMARKS, dtype=np.int32)
 PART_TYPE[LEFT_HAND], PART_TYPE[RIGHT_HAND], PART_TYPE[FACE], PART_TYPE[POSE] = 1, 2, 3, 4
 
-#: Fingers of each hand as model indices (wrist excluded): thumb, index, middle, ring, pinky (reference-spec §3.7).
+#: Fingers of each hand as model indices (wrist excluded): thumb, index, middle, ring, pinky (docs/reference.md §3.7).
 FINGERS = np.array([hand[1 + 4 * f: 5 + 4 * f] for hand in (LEFT_HAND, RIGHT_HAND) for f in range(5)])
 
 

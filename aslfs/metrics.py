@@ -1,4 +1,4 @@
-"""Metrics (reference-spec §1.8, §6.3).
+"""Metrics (docs/reference.md §1.8, §6.3).
 
 - **Competition score** (primary number): ``(N − D) / N`` over the corpus, N = total reference characters, D = summed
   *plain* Levenshtein distance (insert, delete, substitute, each cost 1). Negative when the predictions are long and

@@ -34,7 +34,7 @@ _TINY_ROUND1 = {"max_len": 384, "attention_type": "relative", "part_extractors":
 PROFILES: dict[str, dict[str, Any]] = {
     "kaggle-1st": {
         "data": {"source": "raw", "raw_dir": "data/kaggle"},
-        # the reference keeps supplemental phrases of up to 32 characters (phrase_len < 33, reference-spec §1.6)
+        # the reference keeps supplemental phrases of up to 32 characters (phrase_len < 33, docs/reference.md §1.6)
         "select": {"max_phrase_len": 32, "workers": 8},
         "train": {"workers": 8},
         "pipeline": {"round1_folds": [0, 1, 2, 3], "round2_fold": -1, "round2_seeds": [1, 2], "eval_fold": 0},

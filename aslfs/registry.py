@@ -8,7 +8,7 @@
 - :func:`resolve_tflite` turns a model directory, a ``.tflite`` path or an MLflow model URI
   (``models:/asl-fingerspelling@champion``, ``runs:/...``) into a local ``model.tflite`` path.
 
-The store is the lead's :mod:`aslfs.tracking` store (``MLFLOW_TRACKING_URI`` or the project's sqlite file).
+The store is the one :mod:`aslfs.tracking` uses (``MLFLOW_TRACKING_URI`` or the project's sqlite file).
 Aliases, not stages (stages are deprecated since MLflow 2.9).
 """
 

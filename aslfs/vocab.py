@@ -1,7 +1,7 @@
 """The vocabulary: the competition's 59 characters plus the model's four special token ids.
 
 Ids 0-58 are the official ``character_to_prediction_index.json`` (shipped in ``aslfs/resources``); the model adds
-pad 59, start 60, end 61 and the decoder-input mask token 62 (reference-spec §1.7).
+pad 59, start 60, end 61 and the decoder-input mask token 62 (docs/reference.md §1.7).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ MASK_ID = NUM_CHARS + 3  # 62
 VOCAB_SIZE = NUM_CHARS + 4  # 63
 MAX_PHRASE_LEN = 31  # longest competition phrase (train.csv)
 MAX_TARGET_LEN = MAX_PHRASE_LEN + 2  # 33: characters (truncated to 32) + end, as the reference's max_phrase
-DUMMY_PHRASE = "2 a-e -aroe"  # the competition-wide fallback string (reference-spec §6.2)
+DUMMY_PHRASE = "2 a-e -aroe"  # the competition-wide fallback string (docs/reference.md §6.2)
 VALID_CHARS = frozenset(CHAR_TO_ID)
 
 assert (PAD_ID, START_ID, END_ID, MASK_ID, VOCAB_SIZE) == (59, 60, 61, 62, 63)

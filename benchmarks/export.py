@@ -12,7 +12,7 @@ process and reports:
 - ``peak_rss_gb``: the child's maximum resident set size (``getrusage(RUSAGE_CHILDREN)``);
 - ``bytes``: the size of ``model.tflite`` (limit 40 MB).
 
-Reference (reference-spec §7.2): 328 s and 12.5 GB on 2 cores, 39,807,804 bytes for two random round-2 seeds.
+Reference (docs/reference.md §7.2): 328 s and 12.5 GB on 2 cores, 39,807,804 bytes for two random round-2 seeds.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """CPU time of one training step (forward + backward + AdamW update) and the B = 1 encoder latency.
 
 The step is Keras' ``train_on_batch`` on a ``FingerSpeller`` with the round-2 loss mix (forward CE, backward CE,
-confidence BCE; reference-spec §4.10), random weights and a random batch of ``--batch`` sequences padded to
+confidence BCE; docs/reference.md §4.10), random weights and a random batch of ``--batch`` sequences padded to
 ``--frames`` frames with ``--valid`` real frames each. The first ``--warmup`` steps (tracing / XLA compilation) are
 not timed; the median (and min) wall time of ``--repeats`` timed steps is reported, plus the median process CPU time
 (all threads), which other processes on a shared machine disturb less. The encoder latency is ``model.encode`` on one

@@ -1,23 +1,36 @@
 """The pipeline flow: the DVC pipeline run as a Prefect flow, with independent stages in parallel.
 
-How it keeps DVC's bookkeeping (README, "Prefect"):
+Only documented DVC commands are used (README, "Prefect"):
 
 1. ``profile`` / ``overrides`` are written into ``params.yaml`` first, exactly as ``dvc exp run -S`` does, so the
    parameters DVC records are the ones that ran.
-2. The stages of ``dvc.yaml`` are grouped into DAG levels (``synth`` | ``select`` | ``normalize`` | ``folds`` |
-   ``train1@0..3`` | ``oof`` | ``train2@…`` | ``export`` | ``evaluate``). For each level, the stages DVC reports as
-   changed (``dvc status``) run concurrently through the chosen task runner (threads, processes, Dask or Ray); each runs
-   its own ``cmd`` from ``dvc.yaml`` — the same command ``dvc repro`` runs, so a stage is never re-implemented here.
-3. After a level, ``dvc commit`` records the outputs of the stages that ran in ``dvc.lock``. ``dvc status`` is
-   therefore clean after a flow run, and ``dvc repro`` right after is a no-op, as after ``dvc repro`` itself.
+2. ``dvc dag --dot`` gives the stage graph; it is cut into levels (``synth`` | ``select`` | ``normalize`` | ``folds``
+   | ``train1@0..3`` | ``oof`` | ``train2@…`` | ``export`` | ``evaluate``): the stages of a level depend only on
+   earlier levels.
+3. Level by level, ``dvc status --json`` names the stages that are out of date, and each of them runs as
+   ``dvc --wait-for-lock repro --single-item STAGE`` — a task on the chosen runner (threads, processes, Dask, Ray), so
+   the round-1 folds and the round-2 seeds train at the same time. DVC itself runs the stage's ``cmd``, checks its
+   outputs and writes its entry in ``dvc.lock``, as in a plain ``dvc repro``; nothing of DVC is re-implemented here.
 
-All MLflow runs of one flow run share ``ASLFS_PIPELINE_RUN`` = the Prefect flow-run id and appear nested under one
-parent run in MLflow.
+Why running several ``dvc repro`` at once in one checkout is safe: DVC holds the repository lock only for its
+bookkeeping (reading the graph and status, hashing outputs, writing ``dvc.lock``) and releases it while the stage's
+command runs; ``--wait-for-lock`` makes a process wait for that lock instead of failing with "Unable to acquire
+lock". Reading and writing a stage's deps and outs is guarded by DVC's per-path read/write locks, and the stages of one
+level have disjoint outputs (each fold or seed writes its own folder), so no two commands write the same path.
+``dvc.lock`` is rewritten under the repository lock, one stage at a time, so each stage records the hashes of exactly
+the deps it read and the outs it wrote: ``dvc status`` is exact after a flow run, and ``dvc repro`` right after is a
+no-op.
+
+When ``ASLFS_PIPELINE_RUN`` is set (this flow sets it to the Prefect flow-run id), the MLflow runs of the stages carry
+that id and are nested under one parent run (:mod:`aslfs.tracking`).
 """
 
 
+import json
 import os
+import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,53 +40,72 @@ from prefect.runtime import flow_run
 
 from aslfs import env
 from aslfs.errors import AslfsError
-from aslfs.pipeline import dvc, project_env, read_summary
+from aslfs.pipeline import project_env, read_summary
 from flows.runners import RunnerKind, make_task_runner
 
 env.setup()
 
-
-def dag_levels(root: Path) -> list[list[tuple[str, str]]]:
-    """``[[(stage address, cmd), ...], ...]`` level by level, upstream first."""
-    import networkx as nx
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        graph = repo.index.graph
-        levels = []
-        for gen in nx.topological_generations(graph.reverse()):
-            stages = sorted((s for s in gen if getattr(s, "cmd", None)), key=lambda s: s.addressing)
-            if stages:
-                levels.append([(s.addressing, s.cmd) for s in stages])
-        return levels
+DVC = str(Path(sys.executable).parent / "dvc")  # the project environment's DVC
+_DOT_EDGE = re.compile(r'^"([^"]+)"\s*->\s*"([^"]+)"')
+_DOT_NODE = re.compile(r'^"([^"]+)";')
 
 
-def changed_stages(root: Path, addresses: list[str]) -> list[str]:
-    from dvc.repo import Repo
+def _dvc_output(root: Path, *args: str, environ: dict[str, str] | None = None) -> str:
+    proc = subprocess.run([DVC, *args], cwd=root, env=environ or project_env(root),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise AslfsError(f"`dvc {' '.join(args)}` failed (exit {proc.returncode}): {tail[0]}")
+    return proc.stdout
 
-    with Repo(str(root)) as repo:
-        return [a for a in addresses if repo.status(targets=[a])]
+
+def dag_levels(root: Path, environ: dict[str, str] | None = None) -> list[list[str]]:
+    """Stage addresses level by level, upstream first, from ``dvc dag --dot``."""
+    nodes: list[str] = []
+    upstream: dict[str, set[str]] = {}
+    for line in _dvc_output(root, "dag", "--dot", environ=environ).splitlines():
+        line = line.strip()
+        if edge := _DOT_EDGE.match(line):
+            upstream.setdefault(edge.group(2), set()).add(edge.group(1))
+        elif node := _DOT_NODE.match(line):
+            nodes.append(node.group(1))
+    levels: list[list[str]] = []
+    done: set[str] = set()
+    while len(done) < len(nodes):
+        level = sorted(n for n in nodes if n not in done and upstream.get(n, set()) <= done)
+        if not level:
+            raise AslfsError("dvc dag: the stage graph has a cycle")
+        levels.append(level)
+        done.update(level)
+    return levels
+
+
+def changed_stages(root: Path, addresses: list[str], environ: dict[str, str] | None = None) -> list[str]:
+    """The stages among ``addresses`` that ``dvc status`` reports as out of date."""
+    status = json.loads(_dvc_output(root, "status", "--json", *addresses, environ=environ) or "{}")
+    return [a for a in addresses if a in status]
 
 
 @task(name="dvc-stage", task_run_name="{address}")
-def run_stage(root: str, address: str, cmd: str, environ: dict[str, str]) -> float:
-    """Run one stage's command (as written in dvc.yaml) in the project root; returns its wall time."""
+def run_stage(root: str, address: str, environ: dict[str, str], force: bool = False) -> float:
+    """``dvc repro --single-item`` of one stage (DVC runs its cmd and records it in dvc.lock); returns wall time."""
     logger = get_run_logger()
-    logger.info("stage %s: %s", address, cmd)
+    cmd = [DVC, "--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), address]
+    logger.info("stage %s: %s", address, " ".join(cmd[1:]))
     start = time.time()
-    proc = subprocess.run(cmd, shell=True, cwd=root, env=environ, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=root, env=environ, capture_output=True, text=True)
     if proc.stdout.strip():
         logger.info("%s", proc.stdout.strip()[-4000:])
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise AslfsError(f"stage {address} failed (exit {proc.returncode}): {tail[0]}")
+        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+        raise AslfsError(f"stage {address} failed (exit {proc.returncode}): {(lines or ['no output'])[-1]}")
     return time.time() - start
 
 
 @flow(name="aslfs-stage-level")
-def run_level(root: str, stages: list[tuple[str, str]], environ: dict[str, str]) -> dict[str, float]:
+def run_level(root: str, addresses: list[str], environ: dict[str, str], force: bool = False) -> dict[str, float]:
     """Run the stages of one DAG level concurrently on this flow's task runner."""
-    futures = {address: run_stage.submit(root, address, cmd, environ) for address, cmd in stages}
+    futures = {address: run_stage.submit(root, address, environ, force) for address in addresses}
     return {address: fut.result() for address, fut in futures.items()}
 
 
@@ -124,14 +156,10 @@ def pipeline(
     environ["ASLFS_PIPELINE_RUN"] = os.environ.get("ASLFS_PIPELINE_RUN") or str(flow_run.get_id() or time.time())
     runner = make_task_runner(task_runner, max_workers=max_workers, address=address)
     timings: dict[str, float] = {}
-    for level in dag_levels(rootp):
-        addresses = [a for a, _ in level]
-        todo = addresses if force else changed_stages(rootp, addresses)
-        if not todo:
-            continue
-        stages = [(a, c) for a, c in level if a in todo]
-        timings.update(run_level.with_options(task_runner=runner)(str(rootp), stages, environ))
-        dvc(rootp, "commit", "--force", "--quiet", *todo, environ=environ)
+    for level in dag_levels(rootp, environ):
+        todo = level if force else changed_stages(rootp, level, environ)
+        if todo:
+            timings.update(run_level.with_options(task_runner=runner)(str(rootp), todo, environ, force))
     summary = read_summary(rootp)
     summary["stage_seconds"] = timings
     print(f"stages run: {', '.join(timings) or 'none (up to date)'}")

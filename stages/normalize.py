@@ -1,5 +1,5 @@
 """Stage ``normalize``: selected store → normalised store (:func:`aslfs.data.normalize.normalize_store`,
-reference-spec §2.1; no parameters)."""
+docs/reference.md §2.1; no parameters)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Stage ``oof``: the round-1 out-of-fold score table that round 2 trains its confidence head on
-(:func:`aslfs.training.oof.write_oof_table`, reference-spec §1.8; params: ``oof``, and ``sampling``'s supplemental
+(:func:`aslfs.training.oof.write_oof_table`, docs/reference.md §1.8; params: ``oof``, and ``sampling``'s supplemental
 rows). MODEL_DIRs are round-1 training outputs (fold ≥ 0, any seeds) or folders of them (``models/round1``)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Metrics against hand-computed values (reference-spec §1.8, §6.3)."""
+"""Metrics against hand-computed values (docs/reference.md §1.8, §6.3)."""
 
 import numpy as np
 import pytest

@@ -53,7 +53,7 @@ def test_parts():
 def test_mirror_permutation():
     f = L.FLIP_INDEX
     assert (f[f] == np.arange(130)).all(), "mirroring twice is the identity"
-    expected_head = [0, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 19, 18]  # reference-spec §3.1
+    expected_head = [0, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 19, 18]  # docs/reference.md §3.1
     assert f[:13].tolist() == expected_head
     assert (f[L.LEFT_HAND] == L.RIGHT_HAND).all() and (f[L.RIGHT_HAND] == L.LEFT_HAND).all()
     assert set(f[L.LIPS].tolist()) == set(L.LIPS.tolist()), "lips map to lips"

@@ -1,4 +1,4 @@
-"""Training augmentations of the reference (reference-spec §3) as pure NumPy functions, plus the probability structure
+"""Training augmentations of the reference (docs/reference.md §3) as pure NumPy functions, plus the probability structure
 that combines them.
 
 Data: a globally normalised sequence, float32 (T, 130, 3), last axis x, y, z, 0 = missing (the output of

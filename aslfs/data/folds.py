@@ -1,4 +1,4 @@
-"""Participant-grouped fold split (reference-spec §1.5).
+"""Participant-grouped fold split (docs/reference.md §1.5).
 
 The reference's fold assignment code is not public; its folds were grouped by signer and about equal in size
 (16,660-16,898 train sequences each). :func:`make_folds` reproduces those properties deterministically:

@@ -1,4 +1,4 @@
-"""Global per-sequence normalisation (reference-spec §2.1): the single implementation used by the ``normalize``
+"""Global per-sequence normalisation (docs/reference.md §2.1): the single implementation used by the ``normalize``
 stage, the training pipeline and, through ``keras.ops``, the exported TFLite graph.
 
 For each axis separately (x, y, z): mean and population standard deviation over all valid values of the sequence
@@ -6,7 +6,7 @@ For each axis separately (x, y, z): mean and population standard deviation over 
 
 The function is written against an array namespace ``xp`` that is either :mod:`numpy` or :mod:`keras.ops`; it uses
 only functions both provide with the same meaning (``reshape``, ``transpose``, ``isfinite``, ``where``, ``sum``,
-``sqrt``, ``maximum``), so the exported graph computes exactly the stage's math (issue 5 tests the parity).
+``sqrt``, ``maximum``), so the exported graph computes exactly the stage's math (checked by tests/export/test_normalize_parity.py).
 
 :func:`normalize_store` is the ``normalize`` stage: it applies :func:`normalize_np` to every sequence of a selected
 store and writes a store of (T, 130, 3) arrays with the same index.
@@ -90,7 +90,7 @@ def normalize_store(src_dir, dst_dir) -> dict:
                         all_zero.append(int(index["sequence_id"].iat[i]))
         index["offset"] = offsets
         write_index(tmp, index)
-        write_meta(tmp, "normalized", (NUM_LANDMARKS, 3), normalization="global per-sequence (reference-spec 2.1)")
+        write_meta(tmp, "normalized", (NUM_LANDMARKS, 3), normalization="global per-sequence (docs/reference.md §2.1)")
         report = {"sequences": len(index), "frames": int(index["seq_len"].sum()), "shards": len(src.shard_names()),
                   "all_zero_count": len(all_zero), "all_zero": sorted(all_zero)}
         write_json(tmp / REPORT_FILE, report)

@@ -1,4 +1,4 @@
-"""Reader of a competition-format directory (reference-spec §1.1, layout in :mod:`aslfs.data.kaggle_format`).
+"""Reader of a competition-format directory (docs/reference.md §1.1, layout in :mod:`aslfs.data.kaggle_format`).
 
 Entry points:
 
@@ -7,7 +7,7 @@ Entry points:
   sequence as a float32 (T, n_columns) array. Only ``sequence_id`` and the requested columns are read (391 of 1,631
   for the model's 390), so memory is bounded by three batches (one decoding ahead in a background thread, one
   queued, one being sliced; 25 MB each) plus arrow's per-column read buffers, never by the file count or the
-  corpus. Rows keep file order (reference-spec §1.3: not re-sorted by ``frame``); a sequence may span batches and
+  corpus. Rows keep file order (docs/reference.md §1.3: not re-sorted by ``frame``); a sequence may span batches and
   row groups. Where ``select``'s time goes (5,000 generated sequences: 1.1 GB of parquet, 1.3 GB of frames, about
   2.8 CPU s in all): decoding the 391 zstd columns about 1.5 CPU s (zstd itself 0.9), converting batches to
   row-major 0.6, writing the shards 0.3-1.2 (kernel time, page cache), reading the 20 footers of 1,631 columns

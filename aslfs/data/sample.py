@@ -1,4 +1,4 @@
-"""Per-sample pipeline (reference-spec §2.2, §3.0, §1.8–§1.9): augmentation order, time resize/pad to ``max_len``,
+"""Per-sample pipeline (docs/reference.md §2.2, §3.0, §1.8–§1.9): augmentation order, time resize/pad to ``max_len``,
 targets, and the round-2 epoch sampling.
 
 Training order (§3.0), :func:`make_train_sample`: (load + normalise, done by the caller) → flip (p ½) → outer CutMix

@@ -1,4 +1,4 @@
-"""The ``select`` stage: a competition-format directory → the selected store (reference-spec §1.3).
+"""The ``select`` stage: a competition-format directory → the selected store (docs/reference.md §1.3).
 
 Each sequence becomes a float32 (T, 390) array in ``SELECTED_COLUMNS`` order, rows in file order, nothing else
 changed (no NaN handling, no frame dropping, no normalisation). The output is a :mod:`aslfs.data.store` directory

@@ -1,4 +1,4 @@
-"""Decoder targets (reference-spec §1.7, §3.12, §4.9): forward labels, shifted decoder inputs with decoder-input
+"""Decoder targets (docs/reference.md §1.7, §3.12, §4.9): forward labels, shifted decoder inputs with decoder-input
 masking, and the round-2 backward decoder's labels.
 
 Ids: characters 0–58, pad 59, start 60, end 61, mask 62 (:mod:`aslfs.vocab`). Every function returns int32 arrays.

@@ -1,4 +1,4 @@
-"""Ensemble export to TFLite with the competition contract (reference-spec §7, anchors.md §A.5).
+"""Ensemble export to TFLite with the competition contract (docs/reference.md §7, anchors.md §A.5).
 
 - :mod:`aslfs.export.graph` — :class:`~aslfs.export.graph.EnsembleGraph`, the inference function (keras.ops) and
   the Keras reference :func:`~aslfs.export.graph.keras_ensemble_predict`;

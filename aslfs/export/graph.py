@@ -1,4 +1,4 @@
-"""The inference graph of the submission: N trained models in one ``keras.ops`` function (reference-spec §7.2).
+"""The inference graph of the submission: N trained models in one ``keras.ops`` function (docs/reference.md §7.2).
 
 :class:`EnsembleGraph` maps one raw sequence (float32 ``(T, 390)`` in ``SELECTED_COLUMNS`` order, NaN = missing) to
 the competition's output rows. Every piece of math comes from the shared code, so the exported file computes what
@@ -161,7 +161,7 @@ class EnsembleGraph:
         if self.max_steps < 2:
             raise ValueError(f"max_steps must be >= 2, got {self.max_steps}")
         #: Output rows at most: the characters of the longest target (``max_steps - 1`` = 32; the last slot of
-        #: a training target is always the end id or pad, reference-spec §1.7).
+        #: a training target is always the end id or pad, docs/reference.md §1.7).
         self.max_rows = self.max_steps - 1
         self.decoders = [member_decoder(m) for m in self.members]
         vocab = {d.vocab_size for d in self.decoders}

@@ -11,7 +11,7 @@ from aslfs.layers.masking import apply_padding_mask
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class ConvolutionModule(keras.layers.Layer):
-    """Pointwise → GLU → depthwise → masked BatchNorm → Swish → pointwise → Dropout (reference-spec §4.5).
+    """Pointwise → GLU → depthwise → masked BatchNorm → Swish → pointwise → Dropout (docs/reference.md §4.5).
 
     1. zero the pads; 2. pointwise Dense(D → 2D, bias); 3. GLU (first half × sigmoid(second half));
     4. zero the pads again; 5. depthwise Conv1D(kernel ``kernel_size``, 'same' zero padding, no bias);

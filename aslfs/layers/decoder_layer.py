@@ -12,7 +12,7 @@ class DecoderLayer(keras.layers.Layer):
     """Pre-LN decoder layer: causal self-attention, cross-attention, ReLU feed-forward, each with a residual.
 
     ``x = x + drop(self_attn(LN(x)))``; ``x = x + drop(cross_attn(LN(x), encoder_output))``;
-    ``x = x + drop(fc2(act_drop(relu(fc1(LN(x))))))`` (HF ``Speech2TextDecoderLayer``, reference-spec §4.8).
+    ``x = x + drop(fc2(act_drop(relu(fc1(LN(x))))))`` (HF ``Speech2TextDecoderLayer``, docs/reference.md §4.8).
 
     Args:
         hidden_dim: int. Model width ``D``.

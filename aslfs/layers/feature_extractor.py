@@ -11,7 +11,7 @@ from aslfs.layers.masking import apply_padding_mask
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class FeatureExtractor(keras.layers.Layer):
-    """Per-frame features from a group of landmarks (reference-spec §4.1).
+    """Per-frame features from a group of landmarks (docs/reference.md §4.1).
 
     The input (B, T, n, 3) is an image of height T, width n and 3 channels (x, y, z):
 

@@ -8,7 +8,7 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class FeedForward(keras.layers.Layer):
-    """Dense(D → e·D) → Swish → Dropout → Dense(e·D → D) → Dropout (reference-spec §4.6).
+    """Dense(D → e·D) → Swish → Dropout → Dense(e·D → D) → Dropout (docs/reference.md §4.6).
 
     Args:
         hidden_dim: int. Input and output width D.

@@ -6,7 +6,7 @@ Polarity, everywhere in aslfs:
 - attention mask: bool broadcastable to (B, Lq, Lk) (or (B, H, Lq, Lk)), **True = the query may attend to the key**.
 
 Masked attention scores are filled with the *minimum* of the score dtype (:func:`masked_fill_value`), never with a
-hard-coded ``-1e9``, which overflows in float16 (reference-spec §10). Two forms:
+hard-coded ``-1e9``, which overflows in float16 (docs/reference.md §10). Two forms:
 
 - :func:`masked_softmax` fills with ``where``: garbage (NaN, inf) at masked positions cannot leak into the softmax;
 - :func:`attention_bias` is the same mask as an additive bias (0 / dtype minimum), built once and added to the

@@ -11,7 +11,7 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class RelativePositionEmbedding(keras.layers.Layer):
-    """Sinusoidal embeddings of the relative offsets +(T−1) … −(T−1) (reference-spec §4.3). No weights.
+    """Sinusoidal embeddings of the relative offsets +(T−1) … −(T−1) (docs/reference.md §4.3). No weights.
 
     Row k holds offset r = T − 1 − k; its entries interleave sin(r·ω_i) (even columns) and cos(r·ω_i) (odd columns),
     with ω_i = 10000^(−2i/D). The table depends only on T, so the encoder computes it once per call and passes it to

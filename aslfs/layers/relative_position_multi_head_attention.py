@@ -32,7 +32,7 @@ def relative_shift(scores):
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class RelativePositionMultiHeadAttention(keras.layers.Layer):
-    """Multi-head self-attention with relative sinusoidal positions and u/v biases (reference-spec §4.3).
+    """Multi-head self-attention with relative sinusoidal positions and u/v biases (docs/reference.md §4.3).
 
     content(i, j) = (q_i + u)·k_j, position(i, j) = (q_i + v)·P(i − j), with P = Dense(no bias)(sinusoidal table)
     brought to (i, j) by the relative shift; score = (content + position)/√d_h; softmax; dropout on the

@@ -11,7 +11,7 @@ def rotary_table(max_len: int, head_dim: int) -> np.ndarray:
     """float32 (2, max_len, head_dim): [cos; sin] of t·inv_freq, the head_dim/2 angles repeated in two halves.
 
     inv_freq_i = 10000^(−2i/head_dim), t = 0 … max_len − 1, computed in float32 as the reference does
-    (reference-spec §4.4).
+    (docs/reference.md §4.4).
     """
     inv_freq = (1.0 / (10000.0 ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim)))).astype(
         np.float32)
@@ -25,7 +25,7 @@ def rotary_table(max_len: int, head_dim: int) -> np.ndarray:
 class RotaryEmbedding(keras.layers.Layer):
     """The rotary cos/sin table, computed once (as a constant, not a weight) and sliced to the input length.
 
-    The round-2 model computes it once per forward pass and hands it to every block (reference-spec §4.4: −20 %
+    The round-2 model computes it once per forward pass and hands it to every block (docs/reference.md §4.4: −20 %
     parameters and faster than per-layer relative encodings). Positions are frame indices 0 … T − 1, so the model
     supports T ≤ ``max_len``.
 

@@ -37,7 +37,7 @@ def apply_rotary(x, cos, sin):
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class RotaryMultiHeadAttention(keras.layers.Layer):
-    """Self-attention with RoPE on queries and keys; q, k, v, o projections without bias (reference-spec §4.4).
+    """Self-attention with RoPE on queries and keys; q, k, v, o projections without bias (docs/reference.md §4.4).
 
     score = RoPE(q)·RoPE(k)ᵀ/√d_h, masked with the float32 minimum, softmax in float32. The reference has no
     attention dropout in round 2; ``dropout`` (on the probabilities and the output) defaults to 0.

@@ -8,7 +8,7 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class ScaleBias(keras.layers.Layer):
-    """``x * scale + bias`` with learnable vectors over the last axis, initialised to (1, 0) (reference-spec §4.2).
+    """``x * scale + bias`` with learnable vectors over the last axis, initialised to (1, 0) (docs/reference.md §4.2).
 
     Both vectors are trainable (they are ``nn.Parameter`` in the reference and count towards its parameter total).
 

@@ -15,7 +15,7 @@ ATTENTION_TYPES = ("relative", "rotary")
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class SqueezeformerBlock(keras.layers.Layer):
-    """Squeezeformer block as the reference (reference-spec §4.2), a pure composition of its modules::
+    """Squeezeformer block as the reference (docs/reference.md §4.2), a pure composition of its modules::
 
         h = LN1(x + MHSA(x ⊙ s1 + b1))
         h = LN2(h + FFN1(h ⊙ s2 + b2))

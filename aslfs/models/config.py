@@ -1,7 +1,7 @@
 """The model configuration: one typed, frozen dataclass and its named presets.
 
 ``ModelConfig`` holds every architecture choice of the encoder, the heads and the decoders. ``PRESETS`` maps a name
-to a config: ``kaggle-1st-round1`` and ``kaggle-1st-round2`` are the reference sizes exactly (reference-spec §4.7,
+to a config: ``kaggle-1st-round1`` and ``kaggle-1st-round2`` are the reference sizes exactly (docs/reference.md §4.7,
 parameter counts §4.12); ``demo-round1`` / ``demo`` (round-2 structure) are small enough to train on 2 CPU cores in
 minutes; ``tiny`` is for tests.
 
@@ -37,7 +37,7 @@ AttentionType = Literal["relative", "rotary"]
 class ModelConfig:
     """Architecture of the fingerspelling model (encoder, heads, decoders).
 
-    Encoder (reference-spec §4.1–§4.7):
+    Encoder (docs/reference.md §4.1–§4.7):
         hidden_dim: encoder width D (144 round 1, 208 round 2). Must be divisible by ``num_heads`` (and by 4 with
             ``part_extractors``); the head size must be even for rotary attention.
         num_layers: number of Squeezeformer blocks.
@@ -72,7 +72,7 @@ class ModelConfig:
         ctc_head: Linear(D → vocab_size + 1) on every encoder frame, blank = id ``vocab_size`` (beyond the reference:
             joint CTC + attention training, as the 2nd place did).
 
-    Decoders (reference-spec §4.8; the decoder is ``aslfs.models.decoder.SpeechTransformerDecoder``):
+    Decoders (docs/reference.md §4.8; the decoder is ``aslfs.models.decoder.SpeechTransformerDecoder``):
         decoder_layers, decoder_heads, decoder_intermediate_dim, decoder_dropout, decoder_attention_dropout,
         decoder_activation_dropout, decoder_max_positions: as the Speech2Text decoder (2, 4, 512, 0.1, 0.2, 0.1, 1024).
         backward_decoder: a second decoder reading the time-flipped encoder output and predicting the reversed

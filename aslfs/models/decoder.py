@@ -1,4 +1,4 @@
-"""The Speech2Text-style Transformer decoder of the reference (reference-spec §4.8), with a cached single-step API."""
+"""The Speech2Text-style Transformer decoder of the reference (docs/reference.md §4.8), with a cached single-step API."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def decoder_position_ids(token_ids, pad_id: int = PAD_ID):
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class SpeechTransformerDecoder(keras.layers.Layer):
-    """Speech2Text-style Transformer decoder with its language-model head (reference-spec §4.8).
+    """Speech2Text-style Transformer decoder with its language-model head (docs/reference.md §4.8).
 
     ``logits = lm_head(LN(layers(dropout(sqrt(D) * embed(ids) + positions(ids)), encoder_output)))`` with
     ``num_layers`` pre-LN ``DecoderLayer``s (causal self-attention, cross-attention over the encoder output with the

@@ -16,7 +16,7 @@ from aslfs.models.part_normalize import PART_ORDER, part_normalize
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class SqueezeformerEncoder(keras.layers.Layer):
-    """Landmarks (B, T, 130, 3) → encoder states (B, T, D) (reference-spec §4.1–§4.7).
+    """Landmarks (B, T, 130, 3) → encoder states (B, T, D) (docs/reference.md §4.1–§4.7).
 
     1. Zero the input at pad frames (garbage there must not leak through the stem's 3×3 kernel).
     2. Features: one ``FeatureExtractor`` over all 130 landmarks (width D). With ``part_extractors`` (round 2), plus

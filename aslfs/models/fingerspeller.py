@@ -26,14 +26,14 @@ def _decoder(config: ModelConfig, name: str, dtype):
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class FingerSpeller(keras.Model):
-    """Landmarks → phrase logits: Squeezeformer encoder, Speech2Text decoder(s), optional heads (reference-spec §4).
+    """Landmarks → phrase logits: Squeezeformer encoder, Speech2Text decoder(s), optional heads (docs/reference.md §4).
 
     A functional model built from a ``ModelConfig`` (``get_config()`` / ``from_config`` round-trip it, so it saves
     to ``.keras``). With dropout 0 (or in inference), outputs at real frames and the decoder logits never depend on
     padding.
 
     Inputs (dict):
-        ``landmarks``: float (B, T, 130, 3), globally normalised (reference-spec §2.1); T ≤ ``max_len`` for rotary.
+        ``landmarks``: float (B, T, 130, 3), globally normalised (docs/reference.md §2.1); T ≤ ``max_len`` for rotary.
         ``padding_mask``: bool (B, T), True = real frame.
         ``decoder_input_ids``: int (B, L), the teacher-forcing input (start id 60, then the target shifted right).
         ``backward_decoder_input_ids``: int (B, L'), only with ``backward_decoder``.
@@ -51,7 +51,7 @@ class FingerSpeller(keras.Model):
     ``backward_decoder``, ``confidence_head``, ``ctc_head`` (None when disabled).
 
     Training: ``compute_loss`` is Keras' default (losses given to ``compile``, keyed by output name); the round-2
-    loss (reference-spec §4.10) can override it in a subclass or be passed to ``compile``.
+    loss (docs/reference.md §4.10) can override it in a subclass or be passed to ``compile``.
 
     Args:
         config: ``ModelConfig`` or a dict of its fields.

@@ -1,4 +1,4 @@
-"""Per-part normalisation inside the round-2 model (reference-spec §2.3), in ``keras.ops``.
+"""Per-part normalisation inside the round-2 model (docs/reference.md §2.3), in ``keras.ops``.
 
 Used by the encoder for training and inference alike (and therefore by the exported TFLite graph).
 """

@@ -1,4 +1,4 @@
-"""Training machinery (reference-spec §5): loader with length bucketing, losses, schedule, checkpoints, the training
+"""Training machinery (docs/reference.md §5): loader with length bucketing, losses, schedule, checkpoints, the training
 entry :func:`aslfs.training.trainer.train_model`, validation decoding and the round-1 OOF table.
 
 Modules (import them directly; this package imports nothing heavy):

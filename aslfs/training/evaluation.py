@@ -6,7 +6,7 @@ outputs used for the validation losses. Then, over the whole validation set:
 
 - ``score``: the competition score ``(N − D) / N`` with plain Levenshtein (primary), ``cer``, ``score_dl``
   (Damerau, the reference's local metric), from :func:`aslfs.metrics.score_report`;
-- ``score_pp``: the competition score after the dummy-phrase rule (reference-spec §6.2): round 1 replaces
+- ``score_pp``: the competition score after the dummy-phrase rule (docs/reference.md §6.2): round 1 replaces
   predictions of sequences with fewer than ``pp_min_frames`` raw frames, round 2 also those whose confidence
   (sigmoid of the confidence logit) is below ``pp_min_confidence``;
 - ``val_loss`` and its terms (``val_ce``, ``val_ce_bwd``, ``val_bce``): the training loss without augmentation or

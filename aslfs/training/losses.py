@@ -1,4 +1,4 @@
-"""Training losses of the reference (reference-spec §4.9, §4.10), in ``keras.ops`` (any backend).
+"""Training losses of the reference (docs/reference.md §4.9, §4.10), in ``keras.ops`` (any backend).
 
 - ``CE`` = mean token cross-entropy over **all** ``B × L`` positions, pad targets included (the reference pads the
   forward targets with 59 to 33 and the backward targets with 0 to the batch's longest target, and scores both),

@@ -1,4 +1,4 @@
-"""The OOF table (reference-spec §1.8): round-1 out-of-fold predictions → per-sequence ``score`` for round 2.
+"""The OOF table (docs/reference.md §1.8): round-1 out-of-fold predictions → per-sequence ``score`` for round 2.
 
 For every round-1 fold model (any number of seeds per fold), its validation predictions (the raw greedy decode of
 its own validation fold, no dummy-phrase rule) give a per-sequence score ``(len(gt) − DL(gt, pred)) / len(gt)``

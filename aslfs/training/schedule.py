@@ -1,4 +1,4 @@
-"""The learning-rate schedule of the reference (reference-spec §5): linear warm-up from 0, then a half cosine to 0.
+"""The learning-rate schedule of the reference (docs/reference.md §5): linear warm-up from 0, then a half cosine to 0.
 
 It is HF ``get_cosine_schedule_with_warmup`` with ``num_cycles = 0.5``, stepped once per **micro-batch**:
 

@@ -1,4 +1,4 @@
-"""Training one model: ``train_model(round, fold, seed, ...)`` (reference-spec §5).
+"""Training one model: ``train_model(round, fold, seed, ...)`` (docs/reference.md §5).
 
 One call trains one (round, fold, seed): fold ``k`` ≥ 0 trains on the other folds and validates on fold ``k``; fold
 −1 is a full fit that validates on fold 0 (which it also trains on), as the reference.

@@ -1,5 +1,5 @@
-"""Augmentations (reference-spec §3): each one changes what it should and nothing else, and the probability
-structure measured over many draws matches the reference-spec figures."""
+"""Augmentations (docs/reference.md §3): each one changes what it should and nothing else, and the probability
+structure measured over many draws matches the figures of docs/reference.md §3."""
 
 from collections import Counter
 
@@ -211,7 +211,7 @@ def test_fingers_drop_only_fingers_whole_fingers():
 def test_fingers_drop_counts_faithful_and_fixed():
     rng = np.random.default_rng(0)
     n = np.array([len(A.draw_fingers(rng)) for _ in range(20000)])
-    assert n.min() >= 4 and n.max() <= 10  # 12 draws from 10 (reference-spec: 4-10 distinct)
+    assert n.min() >= 4 and n.max() <= 10  # 12 draws from 10 (docs/reference.md §3.7: 4-10 distinct)
     assert abs(n.mean() - 7.2) < 0.05  # 10·(1 − 0.9¹²) = 7.18
     fixed = [A.draw_fingers(rng, fixed=True) for _ in range(8000)]
     counts = Counter(len(f) for f in fixed)
@@ -306,7 +306,7 @@ def _body_part_frequencies(params, n=20000):
 
 def test_body_part_one_of_structure_faithful():
     f = _body_part_frequencies(AugmentParams())
-    # reference-spec §3.8: 0.909·0.5·0.583 = 0.265, 0.909·0.5·0.417 = 0.189, 0.091, 0.455
+    # docs/reference.md §3.8: 0.909·0.5·0.583 = 0.265, 0.909·0.5·0.417 = 0.189, 0.091, 0.455
     for k, p in {"pose_drop2": 0.265, "face_drop": 0.189, "hand_drop2": 0.091, "none": 0.455}.items():
         assert abs(f[k] - p) < 0.012, (k, f[k], p)
 
@@ -356,7 +356,7 @@ def test_temporal_mask_cfg2_visible_segments():
         counts[int(z[0] + (np.diff(z) == 1).sum())] += 1
     f = counts / n
     assert abs(f[0] - 0.5) < 0.01 and f[5] == 0
-    # reference-spec §3.9 [measured]: 0 → 0.51, 1 → 0.21, 2 → 0.14, 3 → 0.08, 4 → 0.05
+    # docs/reference.md §3.9 [measured]: 0 → 0.51, 1 → 0.21, 2 → 0.14, 3 → 0.08, 4 → 0.05
     assert np.allclose(f[:5], [0.51, 0.21, 0.14, 0.08, 0.05], atol=0.02), f
 
 

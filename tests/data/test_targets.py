@@ -1,4 +1,4 @@
-"""Targets: forward labels, shifted decoder input with decoder-input masking, backward labels (reference-spec §1.7,
+"""Targets: forward labels, shifted decoder input with decoder-input masking, backward labels (docs/reference.md §1.7,
 §3.12, §4.9)."""
 
 import numpy as np

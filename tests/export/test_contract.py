@@ -1,4 +1,4 @@
-"""The exported file's contract (anchors.md §A.5, reference-spec §7.2): signature, names, dtypes, shapes, lengths
+"""The exported file's contract (anchors.md §A.5, docs/reference.md §7.2): signature, names, dtypes, shapes, lengths
 1-1,000, builtin ops only, and the two files of a submission."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The post-processing rule inside the graph (reference-spec §6.2): fewer than 15 frames, or ensemble confidence
+"""The post-processing rule inside the graph (docs/reference.md §6.2): fewer than 15 frames, or ensemble confidence
 below 0.15 → the one-hot rows of "2 a-e -aroe"."""
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def test_parameter_counts_match_reference_table():
         fe.build((None, None, n, 3))
         return sum(int(np.prod(w.shape)) for w in fe.trainable_weights)
 
-    # reference-spec §4.1
+    # docs/reference.md §4.1
     assert count(130, 144) == 300_736
     assert count(130, 208) == 433_984
     assert count(21, 52) == 19_336

@@ -17,7 +17,7 @@ def _count(layer):
 def test_block_parameter_counts_match_reference(attention_type, dim, expected):
     block = SqueezeformerBlock(dim, 4, attention_type)
     block.build((None, None, dim))
-    assert _count(block) == expected  # reference-spec §4.7
+    assert _count(block) == expected  # docs/reference.md §4.7
 
 
 def _perturb(layer, shape, seed=0):

@@ -76,7 +76,7 @@ def main(argv=None) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    from aslfs.models import build_model
+    from aslfs.models.fingerspeller import build_model
 
     if args.dtype:
         keras.config.set_dtype_policy(args.dtype)

@@ -37,7 +37,6 @@ from bad_inputs_fixtures import (
     FILE1_IDS,
     FILE2_IDS,
     ODD_IDS,
-    ROOT,
     add_extra_columns,
     error_line,
     leftovers,

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from aslfs.models import build_model
+from aslfs.models.fingerspeller import build_model
 
 SMALL = dict(num_layers=1, ctc_head=True)
 
@@ -58,7 +58,7 @@ _JAX_SCRIPT = textwrap.dedent("""
     import json, sys
     import keras, numpy as np
     from keras import ops
-    from aslfs.models import build_model
+    from aslfs.models.fingerspeller import build_model
     assert keras.backend.backend() == "jax"
     data = np.load(sys.argv[1])
     x = {k: data[k] for k in ("landmarks", "padding_mask", "decoder_input_ids", "backward_decoder_input_ids")}

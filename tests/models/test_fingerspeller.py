@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from aslfs.models import build_model
+from aslfs.models.fingerspeller import build_model
 from aslfs.vocab import PAD_ID, START_ID
 
 NO_DROPOUT = dict(dropout=0.0, attention_dropout=0.0, decoder_dropout=0.0, decoder_attention_dropout=0.0,

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from aslfs.models import build_model
+from aslfs.models.fingerspeller import build_model
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow" or importlib.util.find_spec("ai_edge_litert")
                                 is None, reason="needs the TensorFlow backend and ai_edge_litert")

@@ -116,3 +116,11 @@ def test_stage_deps_cover_their_import_closure():
         if missing:
             problems.append(f"stage {name} ({entry}) deps lack:\n" + "\n".join(f"  - {p}" for p in missing))
     assert not problems, "dvc.yaml deps omit modules the stage imports:\n" + "\n".join(problems)
+
+
+def test_code_deps_exist():
+    """A code dependency that names a deleted or moved module makes ``dvc repro`` stop on a missing dependency."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    stale = [f"{name}: {dep}" for name, spec in stages.items() for dep in (spec.get("do", spec).get("deps") or [])
+             if dep.startswith(("aslfs/", "stages/", "flows/")) and not (ROOT / dep).exists()]
+    assert not stale, stale

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "model": ("model", "build a model preset and print its summary"),
     "train": ("train", "train one model (round, fold, seed)"),
     "oof": ("oof", "out-of-fold confidence targets from round-1 models"),
+    "import-checkpoint": ("import_checkpoint", "import a checkpoint of the 1st-place reference code into a .keras model"),
     "export": ("export", "ensemble + TFLite export (model.tflite + inference_args.json)"),
     "evaluate": ("evaluate", "score an exported model on held-out data"),
     "predict": ("predict", "predict phrases for a competition directory or a parquet file"),

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         declared.add_arguments(p)
         p.set_defaults(_run=lambda args, s=declared: print(s.run(args)))
     for name, help_text in COMMANDS.items():
-        mod = importlib.import_module(f"aslfs.commands.{name}")
+        mod = importlib.import_module(f"aslfs.commands.{name.replace('-', '_')}")
         p = sub.add_parser(name, help=help_text, description=mod.__doc__ or help_text,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)

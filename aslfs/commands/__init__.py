@@ -2,9 +2,10 @@
 ``add_arguments(parser)`` and ``run(args) -> int``; the program (:mod:`stages.cli`) adds them and reports their errors.
 """
 
-#: name (module under aslfs.commands) -> one-line help
+#: command name (its module under aslfs.commands, with "-" as "_") -> one-line help
 COMMANDS: dict[str, str] = {
     "model": "build a model preset and print its summary",
+    "import-checkpoint": "import a checkpoint of the 1st-place reference code into a .keras model",
     "predict": "predict phrases for a competition directory or a parquet file",
     "render": "draw one sequence as an animated GIF or a contact sheet PNG",
     "demo": "run the demo pipeline (dvc repro on the demo profile) and print the summary",

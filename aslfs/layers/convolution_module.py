@@ -45,11 +45,15 @@ class ConvolutionModule(keras.layers.Layer):
         padding_mask: optional bool (B, T).
         training: bool.
 
+    ``mask_before_depthwise=False`` skips step 4, as the reference does (its pads then carry GLU(bias) into the
+    last real frames); the default True is the deliberate deviation described above.
+
     Returns:
         (B, T, D).
     """
 
-    def __init__(self, hidden_dim, kernel_size=51, expansion=2, dropout=0.1, epsilon=1e-5, momentum=0.9, **kwargs):
+    def __init__(self, hidden_dim, kernel_size=51, expansion=2, dropout=0.1, epsilon=1e-5, momentum=0.9,
+                 mask_before_depthwise=True, **kwargs):
         super().__init__(**kwargs)
         if expansion != 2:
             raise ValueError(f"ConvolutionModule: expansion must be 2 (GLU), got {expansion}")
@@ -61,6 +65,7 @@ class ConvolutionModule(keras.layers.Layer):
         self.dropout = dropout
         self.epsilon = epsilon
         self.momentum = momentum
+        self.mask_before_depthwise = mask_before_depthwise
         self.pointwise_in = keras.layers.Dense(hidden_dim * expansion, name="pointwise_in", dtype=self.dtype_policy)
         self.depthwise = keras.layers.DepthwiseConv1D(kernel_size, padding="same", use_bias=False, name="depthwise",
                                                       dtype=self.dtype_policy)
@@ -81,7 +86,8 @@ class ConvolutionModule(keras.layers.Layer):
         x = self.pointwise_in(x)
         value, gate = ops.split(x, 2, axis=-1)
         x = value * ops.sigmoid(gate)
-        x = apply_padding_mask(x, padding_mask)
+        if self.mask_before_depthwise:
+            x = apply_padding_mask(x, padding_mask)
         x = self.depthwise(x)
         x = ops.silu(self.norm(x, padding_mask=padding_mask, training=training))
         x = self.pointwise_out(x)
@@ -94,4 +100,4 @@ class ConvolutionModule(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "hidden_dim": self.hidden_dim, "kernel_size": self.kernel_size,
                 "expansion": self.expansion, "dropout": self.dropout, "epsilon": self.epsilon,
-                "momentum": self.momentum}
+                "momentum": self.momentum, "mask_before_depthwise": self.mask_before_depthwise}

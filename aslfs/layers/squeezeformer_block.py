@@ -58,7 +58,7 @@ class SqueezeformerBlock(keras.layers.Layer):
 
     def __init__(self, hidden_dim, num_heads, attention_type="rotary", feed_forward_expansion=1, conv_expansion=2,
                  conv_kernel_size=51, dropout=0.1, attention_dropout=0.1, layer_norm_epsilon=1e-5,
-                 batchnorm_epsilon=1e-5, batchnorm_momentum=0.9, **kwargs):
+                 batchnorm_epsilon=1e-5, batchnorm_momentum=0.9, mask_before_depthwise=True, **kwargs):
         super().__init__(**kwargs)
         if attention_type not in ATTENTION_TYPES:
             raise ValueError(f"attention_type must be one of {ATTENTION_TYPES}, got {attention_type!r}")
@@ -71,6 +71,7 @@ class SqueezeformerBlock(keras.layers.Layer):
         self.dropout = dropout
         self.attention_dropout = attention_dropout
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.mask_before_depthwise = mask_before_depthwise
         self.batchnorm_epsilon = batchnorm_epsilon
         self.batchnorm_momentum = batchnorm_momentum
         policy = self.dtype_policy
@@ -82,6 +83,7 @@ class SqueezeformerBlock(keras.layers.Layer):
                                           dtype=policy)
         self.convolution = ConvolutionModule(hidden_dim, conv_kernel_size, conv_expansion, dropout,
                                              epsilon=batchnorm_epsilon, momentum=batchnorm_momentum,
+                                             mask_before_depthwise=mask_before_depthwise,
                                              name="convolution", dtype=policy)
         self.feed_forward_2 = FeedForward(hidden_dim, feed_forward_expansion, dropout, name="feed_forward_2",
                                           dtype=policy)
@@ -121,6 +123,7 @@ class SqueezeformerBlock(keras.layers.Layer):
             "dropout": self.dropout,
             "attention_dropout": self.attention_dropout,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "mask_before_depthwise": self.mask_before_depthwise,
             "batchnorm_epsilon": self.batchnorm_epsilon,
             "batchnorm_momentum": self.batchnorm_momentum,
         }

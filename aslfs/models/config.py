@@ -66,6 +66,11 @@ class ModelConfig:
         feature_batchnorm_momentum: Keras momentum of the extractor's BatchNorm1d (0.05 = torch 0.95).
         conv_batchnorm_momentum: Keras momentum of the conv-module BatchNorm (0.9 = torch 0.1).
         layer_norm_epsilon: epsilon of the encoder LayerNorms (1e-5).
+        mask_before_depthwise: zero the pad frames between the GLU and the depthwise conv. **Deliberate deviation**:
+            the reference zeroes them only before the pointwise conv, whose bias makes them GLU(bias) again, and the
+            depthwise kernel carries that into the last ``conv_kernel_size // 2`` real frames, so its real-frame
+            outputs depend on the padding length. Set False to reproduce the reference exactly on padded batches;
+            unpadded inputs (the TFLite path) are identical either way.
 
     Heads:
         confidence_head: Linear(D → 1) on the encoder output at frame 0 (round 2).
@@ -101,6 +106,7 @@ class ModelConfig:
     feature_batchnorm_momentum: float = 0.05
     conv_batchnorm_momentum: float = 0.9
     layer_norm_epsilon: float = 1e-5
+    mask_before_depthwise: bool = True
     confidence_head: bool = True
     ctc_head: bool = False
     decoder_layers: int = 2

@@ -66,7 +66,7 @@ class SqueezeformerEncoder(keras.layers.Layer):
                  feed_forward_expansion=1, conv_expansion=2, conv_kernel_size=51, stem_channels=32, dropout=0.1,
                  attention_dropout=0.0, max_len=384, mask_stem_batchnorm=True, batchnorm_epsilon=1e-5,
                  stem_batchnorm_momentum=0.9, feature_batchnorm_momentum=0.05, conv_batchnorm_momentum=0.9,
-                 layer_norm_epsilon=1e-5, **kwargs):
+                 layer_norm_epsilon=1e-5, mask_before_depthwise=True, **kwargs):
         super().__init__(**kwargs)
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
@@ -87,6 +87,7 @@ class SqueezeformerEncoder(keras.layers.Layer):
         self.feature_batchnorm_momentum = feature_batchnorm_momentum
         self.conv_batchnorm_momentum = conv_batchnorm_momentum
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.mask_before_depthwise = mask_before_depthwise
         if part_extractors and hidden_dim % 4:
             raise ValueError(f"part_extractors needs hidden_dim divisible by 4, got {hidden_dim}")
         if not (global_extractor or part_extractors):
@@ -111,7 +112,8 @@ class SqueezeformerEncoder(keras.layers.Layer):
         self.blocks = [
             SqueezeformerBlock(hidden_dim, num_heads, attention_type, feed_forward_expansion, conv_expansion,
                                conv_kernel_size, dropout, attention_dropout, layer_norm_epsilon, batchnorm_epsilon,
-                               conv_batchnorm_momentum, name=f"block_{i}", dtype=policy)
+                               conv_batchnorm_momentum, mask_before_depthwise=mask_before_depthwise,
+                               name=f"block_{i}", dtype=policy)
             for i in range(num_layers)
         ]
 
@@ -159,6 +161,7 @@ class SqueezeformerEncoder(keras.layers.Layer):
             stem_batchnorm_momentum=config.stem_batchnorm_momentum,
             feature_batchnorm_momentum=config.feature_batchnorm_momentum,
             conv_batchnorm_momentum=config.conv_batchnorm_momentum, layer_norm_epsilon=config.layer_norm_epsilon,
+            mask_before_depthwise=config.mask_before_depthwise,
             **kwargs,
         )
 
@@ -184,4 +187,5 @@ class SqueezeformerEncoder(keras.layers.Layer):
             "feature_batchnorm_momentum": self.feature_batchnorm_momentum,
             "conv_batchnorm_momentum": self.conv_batchnorm_momentum,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "mask_before_depthwise": self.mask_before_depthwise,
         }

@@ -310,7 +310,10 @@ def our_export(checkpoints, work, *, preset: str = "kaggle-1st-round2") -> dict:
         cmd = [*aslfs, "import-checkpoint", str(ckpt), "--preset", preset, "--out", str(member)]
         imports.append(_timed(cmd, log=out / f"import_seed{seed}.log"))
         members.append(str(member))
-    cmd = [*aslfs, "export", "--models", *members, "--no-register", str(out / "submission")]
+    params = out / "params-kaggle-1st.yaml"  # the reference's export settings (attention decoding, dummy rule 0.15)
+    subprocess.run([*aslfs, "profile", "kaggle-1st", "--out", str(params)], check=True, capture_output=True)
+    cmd = [*aslfs, "export", "--models", *members, "--params", str(params), "--no-register", "--no-diagnostics",
+           str(out / "submission")]
     res = _timed(cmd, log=out / "export.log")
     res["bytes"] = (out / "submission" / "model.tflite").stat().st_size
     res["command"] = " ".join(cmd)
@@ -384,17 +387,20 @@ def compare(reference_tflite, ours_tflite, seqs, work, *, ref_python: str = REF_
     return result
 
 
-def compare_rows(ref_rows, our_rows, frames) -> dict:
+def compare_rows(ref_rows, our_rows, frames, max_rows: int = 32) -> dict:
     """Strings and logits of two files' outputs, sequence by sequence.
 
     The logit difference of a sequence is taken over the rows both files produced for the same prefix: up to and
     including the first row whose argmax differs (after it, the two decoders are fed different tokens).
+
+    ``identical_within_contract`` compares the first ``max_rows`` rows only: the reference returns a 33rd row when
+    no end token came, aslfs at most 32 (a training target never has a character in its 33rd slot).
     """
     import numpy as np
 
     from aslfs.export.runtime import rows_to_text
 
-    per_seq, max_diff, same = [], 0.0, 0
+    per_seq, max_diff, same, same_rows = [], 0.0, 0, 0
     for t, a, b in zip(frames, ref_rows, our_rows):
         a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
         sa, sb = rows_to_text(a), rows_to_text(b)
@@ -407,6 +413,7 @@ def compare_rows(ref_rows, our_rows, frames) -> dict:
         d = float(np.abs(a[:k] - b[:k]).max()) if k else 0.0
         max_diff = max(max_diff, d)
         same += sa == sb
+        same_rows += rows_to_text(a[:max_rows]) == rows_to_text(b[:max_rows])
         per_seq.append({"frames": int(t), "reference": sa, "ours": sb, "max_logit_diff": d,
                         "rows": [int(len(a)), int(len(b))]})
     n = len(per_seq)
@@ -414,6 +421,8 @@ def compare_rows(ref_rows, our_rows, frames) -> dict:
         "sequences": n,
         "identical_strings": same,
         "identical_pct": round(100.0 * same / n, 2) if n else 0.0,
+        "identical_within_contract": same_rows,
+        "identical_within_contract_pct": round(100.0 * same_rows / n, 2) if n else 0.0,
         "max_logit_diff": max_diff,
         "distinct_reference_strings": len({p["reference"] for p in per_seq}),
         "per_sequence": per_seq,

@@ -53,3 +53,11 @@ def test_compare_rows_counts_strings_and_stops_the_logit_diff_at_the_first_diffe
     assert res["max_logit_diff"] == 5.0
     assert res["per_sequence"][2]["rows"] == [2, 3]
     assert END_ID > max(CHAR_TO_ID.values())
+
+
+def test_a_33rd_row_of_the_reference_counts_only_outside_the_contract():
+    ref, ours = [_rows("a" * 33)], [_rows("a" * 32)]
+    res = reference_tflite.compare_rows(ref, ours, [100])
+    assert res["identical_strings"] == 0
+    assert res["identical_within_contract"] == 1
+    assert res["max_logit_diff"] == 0.0

@@ -226,8 +226,9 @@ def _timed(cmd, *, cwd=None, env=None, log: Path) -> dict:
     wall = time.perf_counter() - t0
     text = log.read_text(errors="replace")
     if proc.returncode != 0:
-        tail = "\n".join(text.strip().splitlines()[-25:])
-        raise ParityError(f"{cmd[0]} {' '.join(map(str, cmd[1:3]))} … failed (exit {proc.returncode}); log {log}:\n{tail}")
+        output = text.split("\tCommand being timed:")[0]  # without /usr/bin/time's own report
+        tail = "\n".join(output.strip().splitlines()[-10:])
+        raise ParityError(f"{' '.join(map(str, cmd[:4]))} … failed (exit {proc.returncode}); log {log}:\n{tail}")
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     return {"seconds": round(wall, 1), "peak_rss_gb": round(int(m.group(1)) / 1024**2, 2) if m else None, "log": str(log)}
 

@@ -157,7 +157,8 @@ def _ref_make_checkpoints(run_dir: Path, out_dir: Path, seeds) -> None:
     A freshly initialised cfg_2 decodes nearly the same string for every input (decoder weights at std 0.02), so the
     decoder's matrices are redrawn at std 1/sqrt(fan_in), every 1-D parameter and BatchNorm statistic is jittered
     (so that a swapped or missed scale, bias or running statistic shows), and the confidence head's bias is raised
-    to 2 so that the dummy rule fires only below 15 frames.
+    to 2 so that the dummy rule fires only below 15 frames. The pad row of the token embeddings stays zero, as
+    PyTorch's ``padding_idx`` keeps it in any trained checkpoint.
     """
     import importlib
 
@@ -182,6 +183,9 @@ def _ref_make_checkpoints(run_dir: Path, out_dir: Path, seeds) -> None:
                     m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
                     m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
             net.aux_fc.bias.fill_(2.0)
+            pad = cfg.tokenizer[0][cfg.pad_token]
+            for decoder in (net.decoder, net.decoder2):  # a trained checkpoint keeps the padding_idx row at zero
+                decoder.decoder.embed_tokens.weight[pad].zero_()
         torch.save({"model": net.state_dict()}, out_dir / f"checkpoint_last_seed{seed}.pth")
         print(f"checkpoint seed {seed}: {out_dir / f'checkpoint_last_seed{seed}.pth'}")
 

@@ -20,6 +20,7 @@ demo: $(STAMP)  ## run the demo profile on the embedded dataset (dvc repro) and 
 	$(VENV)/bin/aslfs demo
 
 test: $(STAMP)  ## run the test suite
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q -ra
 
 repro: $(STAMP)  ## dvc repro with the current params.yaml, whatever profile it holds (no summary, no Prefect server)

@@ -8,7 +8,7 @@ Three steps, each cached in the work folder:
    The hub lookup of the ``facebook/s2t-small-librispeech-asr`` config is answered offline with its published
    values. Wall time and peak resident memory come from ``/usr/bin/time -v``.
 2. ``ours``: the same checkpoints are imported (``aslfs import-checkpoint --preset kaggle-1st-round2``) and the two
-   members exported with ``aslfs export --models``; timed the same way.
+   members exported with ``aslfs export OUT MEMBERS…``; timed the same way.
 3. ``compare``: both files run on the same generated sequences (raw ``[frames, 390]`` float32 with NaNs, mixed
    lengths); the report gives the share of identical decoded strings and the largest logit difference over the rows
    both files produced for the same prefix.
@@ -308,7 +308,7 @@ def our_export(checkpoints, work, *, preset: str = "kaggle-1st-round2") -> dict:
     if timing.is_file() and (out / "submission" / "model.tflite").is_file():
         return json.loads(timing.read_text())
     out.mkdir(parents=True, exist_ok=True)
-    aslfs = [sys.executable, "-m", "aslfs.cli"]
+    aslfs = [sys.executable, "-m", "stages.cli"]
     members, imports = [], []
     for seed, ckpt in zip(SEEDS, checkpoints):
         member = out / f"seed{seed}.keras"
@@ -317,8 +317,8 @@ def our_export(checkpoints, work, *, preset: str = "kaggle-1st-round2") -> dict:
         members.append(str(member))
     params = out / "params-kaggle-1st.yaml"  # the reference's export settings (attention decoding, dummy rule 0.15)
     subprocess.run([*aslfs, "profile", "kaggle-1st", "--out", str(params)], check=True, capture_output=True)
-    cmd = [*aslfs, "export", "--models", *members, "--params", str(params), "--no-register", "--no-diagnostics",
-           str(out / "submission")]
+    cmd = [*aslfs, "export", str(out / "submission"), *members, "--params", str(params), "--no-register",
+           "--no-diagnostics"]
     res = _timed(cmd, log=out / "export.log")
     res["bytes"] = (out / "submission" / "model.tflite").stat().st_size
     res["command"] = " ".join(cmd)

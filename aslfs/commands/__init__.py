@@ -12,3 +12,19 @@ COMMANDS: dict[str, str] = {
     "profile": "rewrite params.yaml from a profile: demo, ci or kaggle-1st",
     "servers": "start, stop or show local Prefect and MLflow servers (127.0.0.1)",
 }
+
+
+def model_overrides(items: list[str]) -> dict:
+    """``--set FIELD=VALUE`` arguments (VALUE read as YAML) as ModelConfig overrides; a malformed one is a
+    :class:`~aslfs.errors.ConfigError` naming it."""
+    import yaml
+
+    from aslfs.errors import ConfigError
+
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected FIELD=VALUE")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides

@@ -19,17 +19,10 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    import yaml
-
-    from aslfs.errors import ConfigError
+    from aslfs.commands import model_overrides
     from aslfs.interop.reference_checkpoint import import_checkpoint
 
-    overrides = {}
-    for item in args.overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected FIELD=VALUE")
-        overrides[key.strip()] = yaml.safe_load(value)
+    overrides = model_overrides(args.overrides)
     backward = False if args.no_backward_decoder else None
     out = import_checkpoint(args.checkpoint, args.preset, args.out, backward_decoder=backward, **overrides)
     print(f"imported {args.checkpoint} ({args.preset}) -> {out}")

@@ -16,16 +16,9 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    import yaml
-
-    from aslfs.errors import ConfigError
+    from aslfs.commands import model_overrides
     from aslfs.models.fingerspeller import describe_model
 
-    overrides = {}
-    for item in args.overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected FIELD=VALUE")
-        overrides[key.strip()] = yaml.safe_load(value)
+    overrides = model_overrides(args.overrides)
     print(describe_model(args.preset, **overrides))
     return 0

@@ -3,7 +3,7 @@
 The reference saves ``checkpoint_last_seed{seed}.pth`` files holding ``{"model": state_dict}`` (``module.``-prefixed
 when trained with DistributedDataParallel). :func:`load_state_dict_file` reads such a file, or the same state dict
 saved as ``.safetensors`` or ``.npz``, into ``{name: numpy array}``; :func:`import_reference_state_dict` maps every
-tensor onto the weights of a :class:`~aslfs.models.fingerspeller.FingerSpeller` (reference-spec §4, §7.1).
+tensor onto the weights of a :class:`~aslfs.models.fingerspeller.FingerSpeller` (docs/reference.md §4, §7).
 
 The mapping is strict: every reference tensor is used exactly once, every aslfs weight is set, and shapes must agree
 after the layout change. Keys the mapping deliberately ignores are exactly the names in :data:`IGNORED_KEY_SUFFIXES`:

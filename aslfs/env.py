@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -33,6 +34,32 @@ def setup() -> None:
         os.environ.setdefault(key, value)
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
+    # MLflow announces creating and migrating a new sqlite store at INFO, once per store; nothing to act on
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+
+
+#: Prefect's routine console lines: one set per flow run (start, UI address, a completed state) and the temporary
+#: server's start and stop. They still reach the Prefect UI; failed or crashed states, warnings, errors and what the
+#: flows themselves log stay on the console.
+_PREFECT_ROUTINE = re.compile(
+    r"(Beginning flow run |Beginning subflow run |View at |Finished in state Completed\(|"
+    r"Starting temporary server on |Stopping temporary server on )")
+
+
+class _PrefectRoutineFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("prefect") and record.levelno <= logging.INFO
+                    and _PREFECT_ROUTINE.match(record.getMessage()))
+
+
+def quiet_prefect_console() -> None:
+    """Drop Prefect's routine per-run lines (:data:`_PREFECT_ROUTINE`) from the console handlers. Call it after
+    ``prefect`` is imported (its import configures logging and replaces the root handlers); idempotent."""
+    import prefect  # noqa: F401  (configures Prefect's logging)
+
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _PrefectRoutineFilter) for f in handler.filters):
+            handler.addFilter(_PrefectRoutineFilter())
 
 
 #: Lines TensorFlow's native code writes to the process' stderr at import and at its first device query, before its

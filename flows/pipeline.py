@@ -44,6 +44,7 @@ from aslfs.pipeline import project_env, read_summary
 from flows.runners import RunnerKind, make_task_runner
 
 env.setup()
+env.quiet_prefect_console()
 
 DVC = str(Path(sys.executable).parent / "dvc")  # the project environment's DVC
 _DOT_EDGE = re.compile(r'^"([^"]+)"\s*->\s*"([^"]+)"')

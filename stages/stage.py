@@ -125,6 +125,8 @@ def run_as_flow(name: str, fn: Callable[..., Any], /, *args, **kwargs) -> Any:
     from prefect import flow
     from prefect.states import Failed
 
+    env.quiet_prefect_console()
+
     @functools.wraps(fn)
     def body(*a, **kw):
         try:

@@ -36,3 +36,44 @@ def test_native_errors_after_start_up_still_reach_stderr():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "3.0"
     assert proc.stderr.strip() == "E0000 00:00:1.0 1 x.cc:1] a real native error"
+
+
+FLOW_SCRIPT = """
+import sys
+from aslfs import env
+env.setup()
+from aslfs.errors import AslfsError
+from stages.stage import run_as_flow
+
+def ok():
+    print("progress line from the flow")
+    return 7
+
+def bad():
+    raise AslfsError("data/raw: no such folder")
+
+assert run_as_flow("ok", ok) == 7
+try:
+    run_as_flow("bad", bad)
+except AslfsError as err:
+    print("error:", err)
+"""
+
+
+def test_a_stage_flow_prints_its_own_lines_and_failures_but_not_prefects_routine(tmp_path):
+    """A stage run as a Prefect flow used to print five routine lines per run (temporary server start with its
+    help link, 'Beginning flow run', 'View at <url>', 'Finished in state Completed()'); what the flow prints and a
+    failed state still show."""
+    import os
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_URL")}
+    environ["PREFECT_HOME"] = str(tmp_path / "prefect")
+    proc = subprocess.run([sys.executable, "-c", FLOW_SCRIPT], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env=environ)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "progress line from the flow" in out
+    assert "Failed('data/raw: no such folder')" in out and "error: data/raw: no such folder" in out
+    for routine in ("Beginning flow run", "View at ", "Finished in state Completed", "Starting temporary server",
+                    "prefect.io/docs"):
+        assert routine not in out, routine

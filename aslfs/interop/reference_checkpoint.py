@@ -24,13 +24,13 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from aslfs.atomic import atomic_path
 from aslfs.errors import ConfigError, DataError
 from aslfs.models.config import ModelConfig, get_config
 
@@ -355,15 +355,8 @@ def save_model_atomic(model, out: str | os.PathLike) -> Path:
     out = Path(out)
     if out.suffix != ".keras":
         raise ConfigError(f"--out {out}: the model file must end in .keras")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".keras", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         model.save(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 

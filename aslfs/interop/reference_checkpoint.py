@@ -33,6 +33,7 @@ import numpy as np
 from aslfs.atomic import atomic_path
 from aslfs.errors import ConfigError, DataError
 from aslfs.models.config import ModelConfig, get_config
+from aslfs.runs import MODEL_SUFFIX
 
 IGNORED_KEY_SUFFIXES = ("num_batches_tracked",)
 IGNORED_KEYS = ("cos", "sin")
@@ -353,8 +354,8 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 def save_model_atomic(model, out: str | os.PathLike) -> Path:
     """Save ``model`` as ``.keras`` via a temporary file in the same folder, renamed into place when complete."""
     out = Path(out)
-    if out.suffix != ".keras":
-        raise ConfigError(f"--out {out}: the model file must end in .keras")
+    if out.suffix != MODEL_SUFFIX:
+        raise ConfigError(f"--out {out}: the model file must end in {MODEL_SUFFIX}")
     with atomic_path(out) as tmp:
         model.save(tmp)
     return out
@@ -363,8 +364,8 @@ def save_model_atomic(model, out: str | os.PathLike) -> Path:
 def import_checkpoint(path: str | os.PathLike, preset: str, out: str | os.PathLike,
                       backward_decoder: bool | None = None, **overrides) -> Path:
     """Read ``path``, import it for ``preset`` and write ``out`` (``.keras``); nothing is written on error."""
-    if Path(out).suffix != ".keras":
-        raise ConfigError(f"--out {out}: the model file must end in .keras")
+    if Path(out).suffix != MODEL_SUFFIX:
+        raise ConfigError(f"--out {out}: the model file must end in {MODEL_SUFFIX}")
     state = load_state_dict_file(path)
     model = import_reference_state_dict(state, preset, backward_decoder, source=str(path), **overrides)
     return save_model_atomic(model, out)

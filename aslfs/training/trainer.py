@@ -456,6 +456,6 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
                              and v is not None}, step=state.epoch)
         for name in (runs.METRICS_FILE, runs.VAL_PREDICTIONS_FILE, runs.HISTORY_FILE):
             tracker.log_artifact(out_dir / name)
-        tracker.log_artifact(ckpt.model_path(out_dir), artifact_path="checkpoint")
+        tracker.log_artifact(ckpt.model_path(out_dir), artifact_path=runs.CHECKPOINT_DIR)
     return TrainResult(out_dir=out_dir, metrics=metrics, epochs_done=state.epoch, seed=state.seed,
                        mlflow_run_id=state.mlflow_run_id, history=list(state.history))

@@ -24,7 +24,8 @@ from stages.stage import arg, stage
                help="metrics JSON to write (default: artifacts/metrics/evaluate.json)"),
            arg("out_dir", nargs="?", default="artifacts/evaluate",
                help="plot data and reports folder (default: artifacts/evaluate)"),
-           arg("--runs", nargs="*", default=[], help="training run folders of the members, or folders of them"),
+           arg("--runs", nargs="*", default=[],
+               help="the members as export takes them: run folders, folders of them, .keras files"),
            arg("--registry", default="artifacts/registry.json", help="registry outcome JSON to write"),
            arg("--no-track", action="store_true", help="log no MLflow run and leave the registry alone"),
        ))

@@ -16,7 +16,6 @@ Output CSV: ``sequence_id,phrase``; with labels also ``label`` and ``score`` (pe
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from aslfs.atomic import write_csv
 from aslfs.errors import DataError
 
 
@@ -113,10 +113,5 @@ def predict(model: str | Path, source: str | Path, out_csv: str | Path, threads:
             score = competition_score(list(table["label"]), list(table["phrase"]))
     else:
         table = table.drop(columns="label")
-    tmp = out_csv.with_name(f".{out_csv.name}.tmp")  # written whole, then renamed: a previous csv is never half-lost
-    try:
-        table.to_csv(tmp, index=False, float_format="%.6f")
-        os.replace(tmp, out_csv)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_csv(out_csv, table, float_format="%.6f")  # a previous csv is never half-lost
     return PredictResult(out_csv=str(out_csv), sequences=len(table), seconds=round(seconds, 3), score=score)

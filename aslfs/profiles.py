@@ -118,9 +118,6 @@ def params_yaml(profile: str, raw_dir: str | None = None) -> str:
 
 
 def write_params(path: str | Path, profile: str, raw_dir: str | None = None) -> Path:
-    path = Path(path)
-    text = params_yaml(profile, raw_dir)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    from aslfs.atomic import write_text
+
+    return write_text(path, params_yaml(profile, raw_dir))

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from aslfs.atomic import write_json
 from aslfs.errors import AslfsError
 
 HOST = "127.0.0.1"
@@ -69,7 +70,7 @@ def start(root: str | Path = ".", prefect_port: int = 4200, mlflow_port: int = 5
         log = open(state_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(spec["cmd"], cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, **spec["env"]})
-        (state_dir / f"{name}.json").write_text(json.dumps({"pid": proc.pid, "url": spec["url"]}))
+        write_json(state_dir / f"{name}.json", {"pid": proc.pid, "url": spec["url"]}, indent=None)
         urls[name] = spec["url"]
     deadline = time.time() + timeout
     for name, spec in server_specs(root, prefect_port, mlflow_port).items():

@@ -26,6 +26,7 @@ that id and are nested under one parent run (:mod:`aslfs.tracking`).
 """
 
 
+import io
 import json
 import os
 import re
@@ -39,6 +40,7 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
 from aslfs import env
+from aslfs.atomic import write_text
 from aslfs.errors import AslfsError
 from aslfs.pipeline import project_env, read_summary
 from flows.runners import RunnerKind, make_task_runner
@@ -130,12 +132,13 @@ def apply_params(root: Path, profile: str | None, overrides: dict[str, Any]) -> 
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     backup = path.read_text()
-    with path.open("w") as fh:
-        yaml.dump(data, fh)
+    text = io.StringIO()
+    yaml.dump(data, text)
+    write_text(path, text.getvalue())
     try:
         load_params(path)
     except AslfsError:
-        path.write_text(backup)  # leave the user's file as it was
+        write_text(path, backup)  # leave the user's file as it was
         raise
 
 

@@ -1,4 +1,4 @@
-"""Stage ``evaluate``: score the exported file on held-out data (:func:`aslfs.evaluate.run_evaluation`; params:
+"""Stage ``evaluate``: score the exported file on held-out data (:func:`aslfs.evaluate.stage.run_evaluation`; params:
 ``evaluate``, ``export.model_name``): metrics (DVC metrics), plot data (score by length and participant,
 confusions, training curves), an MLflow run and the registry's ``champion`` alias on ``export.model_name``.
 
@@ -24,16 +24,17 @@ from stages.stage import arg, stage
                help="metrics JSON to write (default: artifacts/metrics/evaluate.json)"),
            arg("out_dir", nargs="?", default="artifacts/evaluate",
                help="plot data and reports folder (default: artifacts/evaluate)"),
-           arg("--runs", nargs="*", default=[], help="training run folders of the members, or folders of them"),
+           arg("--runs", nargs="*", default=[],
+               help="the members as export takes them: run folders, folders of them, .keras files"),
            arg("--registry", default="artifacts/registry.json", help="registry outcome JSON to write"),
            arg("--no-track", action="store_true", help="log no MLflow run and leave the registry alone"),
        ))
 def evaluate(args, evaluate, export) -> str:
-    from aslfs.evaluate import format_report, run_evaluation
-    from aslfs.runs import expand_run_dirs
+    from aslfs.evaluate.outputs import format_report
+    from aslfs.evaluate.stage import run_evaluation
 
     result = run_evaluation(args.model, args.data, args.metrics, args.out_dir, params=evaluate,
-                            folds_csv=args.folds_csv, fold=args.fold, runs=expand_run_dirs(args.runs),
+                            folds_csv=args.folds_csv, fold=args.fold, runs=args.runs,
                             track=not args.no_track, registry_path=args.registry, progress=False,
                             model_name=export.model_name)
     return format_report(result)

@@ -18,10 +18,10 @@ from stages.stage import arg, stage
            arg("--no-track", action="store_true", help="do not log an MLflow run"),
        ))
 def oof(args, oof, sampling) -> str:
-    from aslfs.runs import expand_run_dirs
+    from aslfs.runs import expand_runs
     from aslfs.training.oof import write_oof_table
 
-    table = write_oof_table(args.data_dir, args.folds_csv, expand_run_dirs(args.model_dirs), args.out_csv, oof,
+    table = write_oof_table(args.data_dir, args.folds_csv, expand_runs(args.model_dirs), args.out_csv, oof,
                             track=not args.no_track, sampling=sampling)
     return f"OOF table: {len(table)} rows -> {args.out_csv}"
 

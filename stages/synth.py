@@ -5,7 +5,6 @@ stage then writes only ``OUT_DIR/SKIPPED.txt`` saying so."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,18 +15,15 @@ SKIPPED = "SKIPPED.txt"
 
 def write_skipped(out_dir: str | Path, raw_dir: str) -> Path:
     """Replace ``out_dir`` by a folder holding only ``SKIPPED.txt`` (the raw source is selected)."""
-    out = Path(out_dir)
-    if out.is_dir():
-        shutil.rmtree(out)
-    elif out.exists():
-        out.unlink()
-    out.mkdir(parents=True)
-    note = out / SKIPPED
-    note.write_text(
-        "The synthetic dataset was not generated: params.yaml selects data.source: raw, so the pipeline reads the\n"
-        f"competition-format directory data.raw_dir = {raw_dir}. Set data.source: synth to generate it here.\n"
-    )
-    return note
+    from aslfs.atomic import atomic_dir
+
+    with atomic_dir(out_dir) as tmp:
+        (tmp / SKIPPED).write_text(
+            "The synthetic dataset was not generated: params.yaml selects data.source: raw, so the pipeline reads "
+            f"the\ncompetition-format directory data.raw_dir = {raw_dir}. Set data.source: synth to generate it "
+            "here.\n"
+        )
+    return Path(out_dir) / SKIPPED
 
 
 @stage("synth", "generate the embedded dataset in the exact competition format", doc=__doc__,

@@ -212,7 +212,8 @@ def nan_for_inf(frames: np.ndarray) -> np.ndarray:
 def write_tiny_submission(folder: str | Path, seed: int = 3) -> Path:
     """Export one random-weight ``tiny`` member to ``folder/{model.tflite, inference_args.json}``; returns the
     ``.tflite`` path. The confidence bias is raised so that the dummy rule only fires below 15 frames."""
-    from aslfs.export.graph import EnsembleGraph, untrained_members
+    from aslfs.export.graph import EnsembleGraph
+    from aslfs.export.members import untrained_members
     from aslfs.export.tflite import write_submission
     from export.tiny_models import randomize
 

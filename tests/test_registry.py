@@ -75,7 +75,7 @@ def test_register_load_predict_and_champion(store, probes):
 
 def test_predict_and_evaluate_accept_a_model_uri(store, probes, tmp_path):
     from aslfs import registry
-    from aslfs.evaluate import run_evaluation
+    from aslfs.evaluate.stage import run_evaluation
     from aslfs.predict import predict
     from helpers import random_dataset
 

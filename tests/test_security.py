@@ -133,7 +133,7 @@ def test_no_pickle_anywhere_in_the_code():
             assert not list(calls(tree, name)), (path, name)
         text = path.read_text()
         assert "yaml.Loader" not in text and "UnsafeLoader" not in text and "typ='unsafe'" not in text, path
-    assert checked_np_load >= 3 and checked_keras >= 2 and checked_torch_load >= 1  # the scan saw the loaders
+    assert checked_np_load >= 3 and checked_keras >= 1 and checked_torch_load >= 1  # the scan saw the loaders
 
 
 class _Trap:
@@ -188,7 +188,7 @@ def test_keras_model_with_code_is_refused(tmp_path, monkeypatch):
     """A ``.keras`` file carrying Python code (a Lambda layer) does not load: Keras' safe mode stays on."""
     import keras
 
-    from aslfs.export.graph import load_members
+    from aslfs.export.members import trained_members
 
     marker = tmp_path / "executed"
     monkeypatch.setenv("ASLFS_TEST_TRAP", str(marker))
@@ -201,7 +201,7 @@ def test_keras_model_with_code_is_refused(tmp_path, monkeypatch):
     keras.Model(inputs, outputs).save(path)
     marker.unlink()  # building the model above ran the lambda once
     with pytest.raises(DataError) as info:
-        load_members([path.parent])
+        trained_members([path.parent])
     message = str(info.value)
     assert str(path) in message and "\n" not in message and "arbitrary code execution" in message
     assert not marker.exists()

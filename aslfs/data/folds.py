@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aslfs.atomic import write_csv
 from aslfs.config import FoldsParams
 from aslfs.errors import DataError
 
@@ -95,9 +96,5 @@ def write_folds(store_dir: str | Path, out_csv: str | Path, params: FoldsParams)
         raise DataError(f"{index_path}: index not found (run the select stage first)")
     index = pd.read_parquet(index_path, columns=["sequence_id", "participant_id", "is_supplemental"])
     folds = make_folds(index, params.n_folds, params.seed)
-    out_csv = Path(out_csv)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_csv.with_name(f".{out_csv.name}.tmp")
-    folds.to_csv(tmp, index=False)
-    tmp.replace(out_csv)
+    write_csv(out_csv, folds)
     return {"sequences": len(folds), "n_folds": params.n_folds, "seed": params.seed, "folds": fold_summary(folds)}

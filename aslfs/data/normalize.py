@@ -67,8 +67,8 @@ def normalize_store(src_dir, dst_dir) -> dict:
         Report (also written to ``<dst_dir>/report.json``): sequences, frames, shards, and ``all_zero`` — the ids
         of sequences that normalise to all zeros (no valid coordinate, or constant on every axis).
     """
-    from aslfs.data.store import REPORT_FILE, SequenceStore, ShardWriter, atomic_dir, shard_path, write_index, \
-        write_json, write_meta
+    from aslfs.atomic import atomic_dir, write_json
+    from aslfs.data.store import REPORT_FILE, SequenceStore, ShardWriter, shard_path, write_index, write_meta
     from aslfs.errors import DataError
 
     src = SequenceStore(src_dir)
@@ -93,6 +93,6 @@ def normalize_store(src_dir, dst_dir) -> dict:
         write_meta(tmp, "normalized", (NUM_LANDMARKS, 3), normalization="global per-sequence (docs/reference.md §2.1)")
         report = {"sequences": len(index), "frames": int(index["seq_len"].sum()), "shards": len(src.shard_names()),
                   "all_zero_count": len(all_zero), "all_zero": sorted(all_zero)}
-        write_json(tmp / REPORT_FILE, report)
+        write_json(tmp / REPORT_FILE, report, sort_keys=False)
     src.close()
     return report

@@ -27,20 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aslfs.atomic import atomic_dir, write_json
 from aslfs.config import SelectParams
 from aslfs.data import reader
 from aslfs.data.kaggle_format import SPLITS
 from aslfs.data.reader import Problem, Validator
-from aslfs.data.store import (
-    REPORT_FILE,
-    SHARD_DIR,
-    ShardWriter,
-    atomic_dir,
-    shard_path,
-    write_index,
-    write_json,
-    write_meta,
-)
+from aslfs.data.store import REPORT_FILE, SHARD_DIR, ShardWriter, shard_path, write_index, write_meta
 from aslfs.errors import DataError
 from aslfs.landmarks import SELECTED_COLUMNS
 
@@ -202,7 +194,7 @@ def select(raw_dir: str | Path, out_dir: str | Path, params: SelectParams) -> di
         write_index(tmp, index)
         write_meta(tmp, STORE_KIND, FRAME_SHAPE, columns="SELECTED_COLUMNS")
         report = build_report(raw_dir, params, index, results, problems, listed)
-        write_json(tmp / REPORT_FILE, report)
+        write_json(tmp / REPORT_FILE, report, sort_keys=False)
     report["seconds"] = round(time.perf_counter() - start, 3)
     return report
 

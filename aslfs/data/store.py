@@ -22,7 +22,7 @@ Why this layout:
 
 The selected store holds (T, 390) frames (``SELECTED_COLUMNS`` order); the normalised store holds (T, 130, 3) so
 the training loader uses arrays as they come. Stages build a store in a temporary sibling directory and rename it
-into place only when complete (:func:`atomic_dir`): an interrupted stage leaves nothing half-written, and a rerun
+into place only when complete (:func:`aslfs.atomic.atomic_dir`): an interrupted stage leaves nothing half-written, and a rerun
 replaces the previous store completely.
 
 Shards are written by streaming (:class:`ShardWriter`): the ``.npy`` header is written first with room for the final
@@ -31,16 +31,11 @@ shape and rewritten on close, so a shard never has to be held in memory.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import re
-import shutil
-import socket
-import uuid
-from collections.abc import Iterator, Sequence
-from glob import escape as glob_escape
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -150,76 +145,6 @@ def write_meta(store_dir: str | Path, kind: str, frame_shape: Sequence[int], **e
     meta = {"layout_version": LAYOUT_VERSION, "kind": kind, "frame_shape": [int(d) for d in frame_shape],
             "dtype": "float32", **extra}
     (Path(store_dir) / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-
-
-def write_json(path: str | Path, data: dict) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def replace_dir(src: str | Path, dst: str | Path) -> None:
-    """Move the finished directory ``src`` to ``dst``, replacing whatever ``dst`` was (file or directory)."""
-    src, dst = Path(src), Path(dst)
-    old = None
-    if dst.exists() or dst.is_symlink():
-        old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
-
-
-def _tmp_owner() -> str:
-    return f"{os.getpid()}@{socket.gethostname()}"
-
-
-def _owner_gone(owner: str) -> bool:
-    """Whether the process ``pid@host`` that made a temporary directory is dead (only decidable on this host)."""
-    pid, _, host = owner.partition("@")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # exists, but not ours to signal
-        return False
-    return False
-
-
-def remove_stale_tmp(dst: str | Path) -> list[Path]:
-    """Delete the temporary siblings of ``dst`` left by :func:`atomic_dir` runs whose process was killed (SIGKILL,
-    power loss: no chance to clean up); a store of the real corpus is tens of GB. Returns what was removed."""
-    dst = Path(dst)
-    removed = []
-    prefix = f".{dst.name}.tmp-"
-    for p in dst.parent.glob(f"{glob_escape(prefix)}*"):
-        owner = p.name[len(prefix):].partition("-")[2]  # <random>-<pid>@<host>; older names have no owner
-        if p.is_dir() and _owner_gone(owner):
-            shutil.rmtree(p, ignore_errors=True)
-            removed.append(p)
-    return removed
-
-
-@contextlib.contextmanager
-def atomic_dir(dst: str | Path) -> Iterator[Path]:
-    """Yield a fresh temporary directory next to ``dst``; on success it replaces ``dst``, on error it is removed.
-
-    The name ``.<dst>.tmp-<random>-<pid>@<host>`` records its owner, so that a later run removes what a killed run
-    left behind (:func:`remove_stale_tmp`)."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(dst)
-    tmp = dst.with_name(f".{dst.name}.tmp-{uuid.uuid4().hex[:8]}-{_tmp_owner()}")
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    replace_dir(tmp, dst)
 
 
 class SequenceStore:

@@ -27,23 +27,21 @@ the stages and the training compute:
 whether the rule fires (the exported ``diagnostics`` signature: evaluation reports raw and post-processed scores from
 one call). Sequences shorter than ``min_model_frames`` are padded internally (masked) so that the encoders always run.
 
-:func:`keras_ensemble_predict` is the independent Keras reference used by the parity tests and for evaluating Keras
-checkpoints: NumPy normalisation and resize (the data pipeline's functions), then the same members and
-``greedy_decode``, batched and padded as in training; it runs on any Keras backend. The graph's entry points
-(``serve``, ``diagnose``) are traced by the TensorFlow export and also run eagerly on the TensorFlow backend (their
-``cond`` branches return different shapes, which JAX's ``cond`` does not allow).
+The graph's entry points (``serve``, ``diagnose``) are traced by the TensorFlow export and also run eagerly on the
+TensorFlow backend (their ``cond`` branches return different shapes, which JAX's ``cond`` does not allow). The
+independent Keras reference is :func:`aslfs.export.keras_predict.keras_ensemble_predict`; members are loaded or
+built by :mod:`aslfs.export.members`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 from keras import ops
 
-from aslfs.data.normalize import global_normalize, normalize_np
+from aslfs.data.normalize import global_normalize
 from aslfs.landmarks import NUM_LANDMARKS
-from aslfs.vocab import DUMMY_PHRASE, END_ID, MAX_TARGET_LEN, decode, encode
+from aslfs.vocab import DUMMY_PHRASE, END_ID, MAX_TARGET_LEN, encode
 
 DUMMY_IDS = tuple(encode(DUMMY_PHRASE))
 RESIZE_MODES = ("linear", "nearest")
@@ -344,136 +342,3 @@ class EnsembleGraph:
 
     def __call__(self, frames):
         return self.serve(frames)
-
-
-def keras_ensemble_predict(
-    members: Sequence,
-    sequences: Sequence[np.ndarray],
-    batch_size: int = 16,
-    max_len: int | None = None,
-    resize_mode: str = "linear",
-    min_frames: int = 15,
-    confidence_threshold: float = 0.15,
-    max_steps: int = MAX_TARGET_LEN,
-    pad: bool = True,
-    head: str = "attention",
-) -> dict[str, list]:
-    """The Keras ensemble's greedy predictions for raw sequences, through the data pipeline's NumPy functions.
-
-    Each sequence is normalised with :func:`aslfs.data.normalize.normalize_np`, resized above ``max_len`` with
-    :func:`aslfs.data.sample.resize_time`, then (``pad=True``) zero-padded to ``max_len`` in batches with a padding
-    mask, as in training — or (``pad=False``) run one by one at its own length, like the TFLite graph. The members'
-    encoders and :func:`aslfs.decoding.greedy_decode` do the rest (``head="ctc"``: the members' averaged CTC
-    log-probabilities and :func:`aslfs.decoding.ctc_greedy_decode`; ``logits`` are then one-hot rows).
-
-    Returns:
-        ``{"raw": [str], "phrase": [str] (after the dummy rule), "confidence": [float], "logits": [(L, vocab)]}``.
-    """
-    from aslfs.data.sample import resize_time
-    from aslfs.decoding import apply_dummy_rule, ctc_greedy_decode, greedy_decode
-
-    graph = EnsembleGraph(members, max_len=max_len, resize_mode=resize_mode, max_steps=max_steps, head=head)
-    length = graph.max_len
-    prepared = []
-    for frames in sequences:
-        x = normalize_np(frames)
-        if len(x) > length:
-            x = resize_time(x, length, resize_mode).astype(np.float32)
-        prepared.append(x)
-    groups = [[i] for i in range(len(prepared))] if not pad else [
-        list(range(i, min(i + batch_size, len(prepared)))) for i in range(0, len(prepared), batch_size)
-    ]
-    raw = [""] * len(prepared)
-    confidence = [1.0] * len(prepared)
-    logits: list = [None] * len(prepared)
-    for group in groups:
-        width = length if pad else len(prepared[group[0]])
-        batch = np.zeros((len(group), width, NUM_LANDMARKS, 3), np.float32)
-        mask = np.zeros((len(group), width), bool)
-        for row, i in enumerate(group):
-            batch[row, : len(prepared[i])] = prepared[i]
-            mask[row, : len(prepared[i])] = True
-        outputs, conf_logits = [], []
-        for member in graph.members:
-            encoder_output, conf = member.encode(batch, mask, training=False)
-            outputs.append(encoder_output)
-            if conf is not None:
-                conf_logits.append(np.asarray(ops.convert_to_numpy(conf), np.float32).reshape(len(group)))
-        conf = 1.0 / (1.0 + np.exp(-np.mean(conf_logits, axis=0))) if conf_logits else np.ones(len(group))
-        if head == "ctc":
-            log_probs = [np.asarray(ops.convert_to_numpy(ops.log_softmax(m.ctc_logits(e), axis=-1)), np.float32)
-                         for m, e in zip(graph.members, outputs)]
-            ids = ctc_greedy_decode(np.mean(log_probs, axis=0), mask, blank_id=graph.vocab_size)
-            for row, i in enumerate(group):
-                kept = ids[row][: graph.max_rows]
-                raw[i] = decode(kept)
-                confidence[i] = float(conf[row])
-                logits[i] = np.eye(graph.vocab_size, dtype=np.float32)[np.asarray(kept, dtype=np.int64)]
-            continue
-        tokens, step_logits = greedy_decode(graph.decoders, outputs, [mask] * len(outputs), max_steps=max_steps)
-        tokens = np.asarray(ops.convert_to_numpy(tokens))
-        step_logits = np.asarray(ops.convert_to_numpy(step_logits))
-        for row, i in enumerate(group):
-            ends = np.flatnonzero(tokens[row] == END_ID)
-            rows = min(int(ends[0]) if ends.size else max_steps, graph.max_rows)
-            raw[i] = decode(tokens[row, :rows])
-            confidence[i] = float(conf[row])
-            logits[i] = step_logits[row, :rows]
-    seq_lens = [len(f) for f in sequences]
-    phrases = apply_dummy_rule(raw, seq_lens, confidence, min_frames, confidence_threshold)
-    return {"raw": raw, "phrase": phrases, "confidence": confidence, "logits": logits}
-
-
-def expand_run_dirs(paths: Sequence) -> list:
-    """Run folders (or ``.keras`` files) from ``paths``: a folder without ``model.keras`` stands for its sub-folders
-    that have one (e.g. ``models/round2`` → ``models/round2/seed1``, ``.../seed2``, in name order)."""
-    from pathlib import Path
-
-    out = []
-    for path in map(Path, paths):
-        if path.is_dir() and not (path / "model.keras").is_file():
-            runs = sorted(p for p in path.iterdir() if (p / "model.keras").is_file())
-            out.extend(runs if runs else [path])
-        else:
-            out.append(path)
-    return out
-
-
-def load_members(paths: Sequence) -> list:
-    """Trained members from ``model.keras`` files or run directories holding one (``<run_dir>/model.keras``); a
-    folder of run folders stands for all of them (:func:`expand_run_dirs`)."""
-    import keras
-
-    import aslfs.models.fingerspeller  # noqa: F401  (registers the custom classes for deserialisation)
-    from aslfs.errors import DataError
-
-    members = []
-    for path in expand_run_dirs(paths):
-        file = path / "model.keras" if path.is_dir() else path
-        if not file.is_file():
-            raise DataError(f"{file}: trained model not found (expected <run_dir>/model.keras)")
-        try:
-            members.append(keras.saving.load_model(file, compile=False))
-        except (OSError, ValueError, TypeError) as err:
-            raise DataError(f"{file}: cannot load the model ({str(err).splitlines()[0][:200]})") from None
-    if not members:
-        raise DataError("no trained models given to ensemble")
-    return members
-
-
-def untrained_members(preset: str, count: int, seed: int = 0) -> list:
-    """``count`` freshly initialised members of a model preset (seeds ``seed``, ``seed + 1``, ...): same graph, same
-    size and speed as trained ones, for checking size and latency before training."""
-    import keras
-
-    from aslfs.models.config import get_config
-    from aslfs.models.fingerspeller import FingerSpeller
-
-    if count < 1:
-        raise ValueError(f"ensemble size must be >= 1, got {count}")
-    config = get_config(preset)
-    members = []
-    for i in range(count):
-        keras.utils.set_random_seed(seed + i)
-        members.append(FingerSpeller(config, name=f"member_{i}"))
-    return members

@@ -20,8 +20,6 @@ The file gets two signatures sharing the weights:
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import shutil
 import tempfile
 import time
@@ -29,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from aslfs.atomic import write_bytes, write_json
 from aslfs.errors import AslfsError
 
 MODEL_FILE = "model.tflite"
@@ -232,8 +231,8 @@ def write_submission(
     out_dir.mkdir(parents=True, exist_ok=True)
     tflite_path = out_dir / MODEL_FILE
     args_path = out_dir / ARGS_FILE
-    _atomic_write(tflite_path, flatbuffer)
-    _atomic_write(args_path, (json.dumps(inference_args()) + "\n").encode())
+    write_bytes(tflite_path, flatbuffer)
+    write_json(args_path, inference_args(), indent=None, sort_keys=False)
     return ExportResult(
         tflite_path=str(tflite_path),
         args_path=str(args_path),
@@ -245,12 +244,6 @@ def write_submission(
         seconds=round(time.perf_counter() - start, 3),
         info={**(info or {}), "cpu_seconds": {k: round(v, 3) for k, v in timings.items() if "cpu" in k}},
     )
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def export_ensemble(
@@ -270,7 +263,8 @@ def export_ensemble(
 
     Args:
         out_dir: the submission folder.
-        models: trained members (``<run_dir>`` or ``model.keras`` paths). Ignored with ``untrained``.
+        models: trained members (:func:`aslfs.runs.expand_runs`: run folders, folders of them, ``.keras`` files).
+            Ignored with ``untrained``.
         params: :class:`aslfs.config.ExportParams` (defaults when ``None``).
         preset: model preset of the untrained members (``untrained`` only).
         ensemble: number of untrained members (seeds ``seed``, ``seed + 1``, ...).
@@ -290,7 +284,8 @@ def export_ensemble(
     """
     from aslfs.config import ExportParams
     from aslfs.errors import ConfigError
-    from aslfs.export.graph import EnsembleGraph, expand_run_dirs, load_members, untrained_members
+    from aslfs.export.graph import EnsembleGraph
+    from aslfs.export.members import trained_members, untrained_members
 
     params = params or ExportParams()
     if untrained:
@@ -301,8 +296,7 @@ def export_ensemble(
     else:
         if not models:
             raise ConfigError("export needs trained models (run folders with model.keras) or --untrained --preset")
-        members = load_members(models)
-        sources = [str(m) for m in expand_run_dirs(models)]
+        members, sources = trained_members(models)
     graph = EnsembleGraph(
         members,
         resize_mode=resize_mode,
@@ -331,7 +325,5 @@ def export_ensemble(
                                                    tags={"aslfs.members": len(members)})
         result.info["registry"] = version.to_dict()
     if report_path is not None:
-        report_path = Path(report_path)
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+        write_json(report_path, result.to_dict(), default=str)
     return result

@@ -24,15 +24,16 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from aslfs.atomic import atomic_path
 from aslfs.errors import ConfigError, DataError
 from aslfs.models.config import ModelConfig, get_config
+from aslfs.runs import MODEL_SUFFIX
 
 IGNORED_KEY_SUFFIXES = ("num_batches_tracked",)
 IGNORED_KEYS = ("cos", "sin")
@@ -353,25 +354,18 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 def save_model_atomic(model, out: str | os.PathLike) -> Path:
     """Save ``model`` as ``.keras`` via a temporary file in the same folder, renamed into place when complete."""
     out = Path(out)
-    if out.suffix != ".keras":
-        raise ConfigError(f"--out {out}: the model file must end in .keras")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".keras", dir=out.parent)
-    os.close(fd)
-    try:
+    if out.suffix != MODEL_SUFFIX:
+        raise ConfigError(f"--out {out}: the model file must end in {MODEL_SUFFIX}")
+    with atomic_path(out) as tmp:
         model.save(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 
 def import_checkpoint(path: str | os.PathLike, preset: str, out: str | os.PathLike,
                       backward_decoder: bool | None = None, **overrides) -> Path:
     """Read ``path``, import it for ``preset`` and write ``out`` (``.keras``); nothing is written on error."""
-    if Path(out).suffix != ".keras":
-        raise ConfigError(f"--out {out}: the model file must end in .keras")
+    if Path(out).suffix != MODEL_SUFFIX:
+        raise ConfigError(f"--out {out}: the model file must end in {MODEL_SUFFIX}")
     state = load_state_dict_file(path)
     model = import_reference_state_dict(state, preset, backward_decoder, source=str(path), **overrides)
     return save_model_atomic(model, out)

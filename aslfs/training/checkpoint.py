@@ -20,7 +20,9 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-CHECKPOINT_DIR = "checkpoint"
+from aslfs import atomic
+from aslfs.runs import CHECKPOINT_DIR
+
 MODEL_FILE = "last.keras"
 STATE_FILE = "state.json"
 
@@ -69,18 +71,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _complete(directory: Path) -> bool:
     return (directory / STATE_FILE).is_file() and (directory / MODEL_FILE).is_file()
 
@@ -110,7 +100,7 @@ def save_checkpoint(out_dir: str | Path, model, state: TrainState) -> Path:
     model.save(new / MODEL_FILE)
     with open(new / MODEL_FILE, "rb") as fh:
         os.fsync(fh.fileno())
-    write_text_atomic(new / STATE_FILE, state.to_json())
+    atomic.write_text(new / STATE_FILE, state.to_json())
     _fsync_dir(new)
     if old.exists():
         shutil.rmtree(old)

@@ -16,34 +16,32 @@ last evaluation with the final weights, like the reference's ``val_data_seed*.pt
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from aslfs.errors import DataError
 from aslfs.metrics import sequence_scores_dl
+from aslfs.runs import VAL_PREDICTIONS_FILE, as_run
 
 OOF_COLUMNS = ("sequence_id", "participant_id", "fold", "phrase", "phrase_len", "is_sup", "score", "n_seeds")
 
 
-def read_run(model_dir) -> dict:
-    """``metrics.json`` facts of a training output directory (round, fold, seed)."""
-    path = Path(model_dir) / "metrics.json"
-    if not path.is_file():
-        raise DataError(f"{model_dir}: not a training output (no metrics.json)")
-    facts = json.loads(path.read_text())
+def read_run(run) -> dict:
+    """The run facts (round, fold, seed) of a training output (a :class:`~aslfs.runs.Run` or its folder)."""
+    run = as_run(run)
+    facts = run.metrics(required=True)
     for key in ("round", "fold", "seed"):
         if key not in facts:
-            raise DataError(f"{path}: lacks '{key}'")
+            raise DataError(f"{run.metrics_file}: lacks '{key}'")
     return facts
 
 
-def read_predictions(model_dir) -> pd.DataFrame:
-    path = Path(model_dir) / "val_predictions.csv"
-    if not path.is_file():
-        raise DataError(f"{model_dir}: no val_predictions.csv (train it to the end first)")
+def read_predictions(run) -> pd.DataFrame:
+    """The run's last validation predictions (``val_predictions.csv``)."""
+    run = as_run(run)
+    path = run.val_predictions_file
+    if path is None or not path.is_file():
+        raise DataError(f"{run.path}: no {VAL_PREDICTIONS_FILE} (train it to the end first)")
     preds = pd.read_csv(path, keep_default_na=False, dtype={"phrase": str, "prediction": str})
     for col in ("sequence_id", "phrase", "prediction"):
         if col not in preds.columns:
@@ -51,22 +49,17 @@ def read_predictions(model_dir) -> pd.DataFrame:
     return preds
 
 
-def predict_from_model(model_dir, data_dir, folds_csv, fold: int, batch_size: int = 64,
+def predict_from_model(run, data_dir, folds_csv, fold: int, batch_size: int = 64,
                        empty_without_end: bool = False, max_len: int | None = None,
                        resize_mode: str = "linear") -> pd.DataFrame:
-    """Decode the validation fold again with ``<model_dir>/model.keras`` (same columns as val_predictions.csv)."""
-    import keras
-
+    """Decode the validation fold again with the run's model (same columns as ``val_predictions.csv``)."""
     from aslfs.data.store import SequenceStore
     from aslfs.training.evaluation import Validator
     from aslfs.training.loader import SequenceBatches
     from aslfs.training.losses import LossConfig
     from aslfs.training.trainer import build_tables, read_folds
 
-    path = Path(model_dir) / "model.keras"
-    if not path.is_file():
-        raise DataError(f"{model_dir}: no model.keras")
-    net = keras.saving.load_model(path, compile=False)
+    net = as_run(run).load_model()
     store = SequenceStore(data_dir)
     _, _, val = build_tables(store.index, read_folds(folds_csv), 1, fold, 0)
     batches = SequenceBatches(store, val, batch_size, training=False, round=1,
@@ -121,13 +114,13 @@ def build_oof_table(data_dir, folds_csv, model_dirs, params=None, sampling=None)
     main = table[~table["is_sup"]].copy()
 
     by_fold: dict[int, list[pd.DataFrame]] = {}
-    for d in model_dirs:
+    for d in map(as_run, model_dirs):
         facts = read_run(d)
         if int(facts["round"]) != 1:
-            raise DataError(f"{d}: a round-{facts['round']} run; the OOF table needs round-1 runs")
+            raise DataError(f"{d.path}: a round-{facts['round']} run; the OOF table needs round-1 runs")
         fold = int(facts["fold"])
         if fold < 0:
-            raise DataError(f"{d}: a full-fit run (fold -1) has no out-of-fold predictions")
+            raise DataError(f"{d.path}: a full-fit run (fold -1) has no out-of-fold predictions")
         if params.source == "model":
             preds = predict_from_model(d, data_dir, folds_csv, fold, params.batch_size, params.empty_without_end)
         else:
@@ -135,7 +128,7 @@ def build_oof_table(data_dir, folds_csv, model_dirs, params=None, sampling=None)
         want = set(main.loc[main["fold"] == fold, "sequence_id"].tolist())
         have = set(preds["sequence_id"].tolist())
         if want - have:
-            raise DataError(f"{d}: its predictions miss {len(want - have)} of the {len(want)} sequences of fold "
+            raise DataError(f"{d.path}: its predictions miss {len(want - have)} of the {len(want)} sequences of fold "
                             f"{fold} (first: {sorted(want - have)[0]}); was it trained on these folds?")
         by_fold.setdefault(fold, []).append(preds[preds["sequence_id"].isin(want)])
     missing = sorted(set(main["fold"].unique().tolist()) - set(by_fold))
@@ -165,10 +158,10 @@ def build_oof_table(data_dir, folds_csv, model_dirs, params=None, sampling=None)
 def write_oof_table(data_dir, folds_csv, model_dirs, out_csv, params=None, track: bool = True,
                     sampling=None) -> pd.DataFrame:
     """:func:`build_oof_table` → ``out_csv`` (atomically); logs an MLflow run (kind ``oof``) when ``track``."""
-    from aslfs.training.checkpoint import write_text_atomic
+    from aslfs.atomic import write_csv
 
     table = build_oof_table(data_dir, folds_csv, model_dirs, params, sampling)
-    write_text_atomic(out_csv, table.to_csv(index=False))
+    write_csv(out_csv, table)
     main = table[table["is_sup"] == 0]
     summary = {"oof_score_mean": float(main["score"].mean()), "rows": len(table),
                "supplemental_rows": int((table["is_sup"] == 1).sum()),
@@ -180,7 +173,7 @@ def write_oof_table(data_dir, folds_csv, model_dirs, out_csv, params=None, track
     if track:
         from aslfs import tracking
 
-        with tracking.start_run("oof", "oof", params={"model_dirs": [str(d) for d in model_dirs],
+        with tracking.start_run("oof", "oof", params={"model_dirs": [str(as_run(d).path) for d in model_dirs],
                                                       "oof": (params.model_dump() if params else {})}) as tracker:
             tracker.log_metrics(summary)
             tracker.log_artifact(out_csv)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import shutil
 import time
@@ -49,6 +48,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from aslfs import atomic, runs
 from aslfs.errors import ConfigError, DataError
 from aslfs.training import checkpoint as ckpt
 from aslfs.training.losses import LossConfig
@@ -243,14 +243,14 @@ class EpochMonitor(keras.callbacks.Callback):
 
 
 def write_predictions(out_dir: Path, preds: pd.DataFrame) -> Path:
-    path = Path(out_dir) / "val_predictions.csv"
-    ckpt.write_text_atomic(path, preds.to_csv(index=False))
+    path = Path(out_dir) / runs.VAL_PREDICTIONS_FILE
+    atomic.write_csv(path, preds)
     return path
 
 
 def write_history(out_dir: Path, history: list[dict]) -> Path:
-    path = Path(out_dir) / "history.csv"
-    ckpt.write_text_atomic(path, pd.DataFrame(history).to_csv(index=False))
+    path = Path(out_dir) / runs.HISTORY_FILE
+    atomic.write_csv(path, pd.DataFrame(history))
     return path
 
 
@@ -439,24 +439,23 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
         model.fit(batches, epochs=rp.epochs, initial_epoch=start_epoch, callbacks=[monitor], verbose=train.verbose,
                   shuffle=False)
     last = next((h for h in reversed(state.history) if "score" in h), None)
-    if last is None or not (out_dir / "val_predictions.csv").is_file():
+    if last is None or not (out_dir / runs.VAL_PREDICTIONS_FILE).is_file():
         preds, metrics = validator.run()
         write_predictions(out_dir, preds)
         last = {"epoch": state.epoch, **metrics}
     # final outputs
-    tmp = out_dir / ".model.keras.tmp.keras"
-    net.save(tmp)
-    os.replace(tmp, out_dir / "model.keras")
+    with atomic.atomic_path(out_dir / runs.MODEL_FILE) as tmp:
+        net.save(tmp)
     metrics = {**facts, "epochs_done": state.epoch, "best_score": state.best_score,
                "mlflow_run_id": state.mlflow_run_id,
                **{k: v for k, v in last.items() if k not in facts}}
-    ckpt.write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=float))
+    atomic.write_json(out_dir / runs.METRICS_FILE, metrics, default=float)
     write_history(out_dir, state.history)
     if tracker is not None:
         tracker.log_metrics({k: v for k, v in last.items() if k in ("score", "cer", "score_dl", "score_pp", "score_ctc")
                              and v is not None}, step=state.epoch)
-        for name in ("metrics.json", "val_predictions.csv", "history.csv"):
+        for name in (runs.METRICS_FILE, runs.VAL_PREDICTIONS_FILE, runs.HISTORY_FILE):
             tracker.log_artifact(out_dir / name)
-        tracker.log_artifact(ckpt.model_path(out_dir), artifact_path="checkpoint")
+        tracker.log_artifact(ckpt.model_path(out_dir), artifact_path=runs.CHECKPOINT_DIR)
     return TrainResult(out_dir=out_dir, metrics=metrics, epochs_done=state.epoch, seed=state.seed,
                        mlflow_run_id=state.mlflow_run_id, history=list(state.history))

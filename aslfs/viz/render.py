@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from aslfs.atomic import atomic_path
 from aslfs.errors import DataError
 from aslfs.landmarks import ALL_COLUMNS, ALL_LANDMARKS, SELECTED_COLUMNS
 
@@ -187,8 +188,9 @@ def render_sequence(data_dir: str | Path, sequence_id: int, out_path: str | Path
         images = [draw_frame(lm[i], width, height, phrase, None if chars is None else chars[i], int(pos[i]), i, t)
                   for i in range(t)]
         images = [im.convert("P", palette=Image.Palette.ADAPTIVE, colors=64) for im in images]
-        images[0].save(out_path, save_all=True, append_images=images[1:], duration=int(round(1000 / fps)), loop=0,
-                       optimize=False, disposal=1)
+        with atomic_path(out_path) as tmp:
+            images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(round(1000 / fps)), loop=0,
+                           optimize=False, disposal=1)
         return {"out": str(out_path), "frames": t, "images": len(images), "phrase": phrase}
     picks = np.unique(np.linspace(0, t - 1, min(t, max_tiles)).round().astype(int))
     tw = width // 2
@@ -204,7 +206,8 @@ def render_sequence(data_dir: str | Path, sequence_id: int, out_path: str | Path
            fill=(160, 160, 160), font=_font(12))
     for k, tile in enumerate(tiles):
         sheet_img.paste(tile, ((k % columns) * tw, head + (k // columns) * th))
-    sheet_img.save(out_path)
+    with atomic_path(out_path) as tmp:
+        sheet_img.save(tmp)
     return {"out": str(out_path), "frames": t, "images": len(tiles), "phrase": phrase}
 
 
@@ -309,5 +312,6 @@ def render_letters_sheet(data_dir: str | Path, out_path: str | Path, chars: str 
             img.paste(_hand_tile(hand, tile, cap, (230, 140, 40)), (x0 + label_w + (real_per_char + j) * tile, y0))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(out_path)
+    with atomic_path(out_path) as tmp:
+        img.save(tmp)
     return {"out": str(out_path), "chars": len(chars), "synthetic_found": {c: len(holds.get(c, [])) for c in chars}}

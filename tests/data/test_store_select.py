@@ -15,7 +15,8 @@ from aslfs.data import reader
 from aslfs.data.kaggle_format import write_landmark_file
 from aslfs.data.normalize import normalize_np, normalize_store
 from aslfs.data.select import select
-from aslfs.data.store import INDEX_COLUMNS, SequenceStore, ShardWriter, atomic_dir, write_index, write_meta, write_shard
+from aslfs.atomic import atomic_dir
+from aslfs.data.store import INDEX_COLUMNS, SequenceStore, ShardWriter, write_index, write_meta, write_shard
 from aslfs.errors import DataError
 from aslfs.landmarks import ALL_COLUMNS
 from tests.helpers import Seq, make_frames, random_dataset, selected, write_dataset

@@ -20,7 +20,7 @@ def members(sequences):
     """Two tiny members; the confidence bias is shifted so that about a third of ``sequences`` fall under 0.15."""
     import keras
 
-    from aslfs.export.graph import keras_ensemble_predict
+    from aslfs.export.keras_predict import keras_ensemble_predict
     from aslfs.models.config import get_config
     from aslfs.models.fingerspeller import FingerSpeller
 
@@ -60,6 +60,6 @@ def recognizer(exported):
 
 @pytest.fixture(scope="session")
 def keras_reference(members, sequences):
-    from aslfs.export.graph import keras_ensemble_predict
+    from aslfs.export.keras_predict import keras_ensemble_predict
 
     return keras_ensemble_predict(members, sequences)

@@ -27,7 +27,8 @@ def ctc_members():
 
 
 def test_ctc_graph_matches_keras(ctc_members, sequences, tmp_path):
-    from aslfs.export.graph import EnsembleGraph, keras_ensemble_predict
+    from aslfs.export.graph import EnsembleGraph
+    from aslfs.export.keras_predict import keras_ensemble_predict
     from aslfs.export.runtime import TFLiteRecognizer
     from aslfs.export.tflite import write_submission
 

@@ -13,13 +13,13 @@ from helpers import random_dataset
 
 
 def _table(rows):
-    from aslfs.evaluate import PREDICTION_COLUMNS
+    from aslfs.evaluate.scoring import PREDICTION_COLUMNS
 
     return pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
 
 
 def test_summarize_golden_numbers():
-    from aslfs.evaluate import summarize
+    from aslfs.evaluate.scoring import summarize
 
     table = _table([
         (1, 7, 20, "abcd", "abcd", "abcd", 0.9, False),  # perfect
@@ -48,7 +48,7 @@ def test_summarize_golden_numbers():
 
 
 def test_length_bins_edges():
-    from aslfs.evaluate import length_bins
+    from aslfs.evaluate.scoring import length_bins
 
     assert list(length_bins([0, 49, 50, 383, 384, 1000], [0, 50, 384])) == ["0-49", "0-49", "50-383", "50-383",
                                                                              "384+", "384+"]
@@ -62,20 +62,23 @@ def probe(tmp_path_factory):
 def test_run_evaluation_on_a_store_with_folds(probe, tmp_path):
     from aslfs.config import EvaluateParams, SelectParams
     from aslfs.data.select import select
-    from aslfs.evaluate import run_evaluation
+    from aslfs.evaluate.stage import run_evaluation
 
     meta, arrays = random_dataset(tmp_path / "raw", n_sequences=16, sequences_per_file=8, frames=(10, 60), seed=5)
     select(tmp_path / "raw", tmp_path / "selected", SelectParams())
     folds = meta[["sequence_id", "participant_id", "is_supplemental"]].assign(fold=lambda d: d.participant_id % 2)
     folds.to_csv(tmp_path / "folds.csv", index=False)
-    run0 = tmp_path / "models" / "run0"
+    run0 = tmp_path / "models" / "run0"  # a run folder as training writes it (the model itself is not read here)
     run0.mkdir(parents=True)
+    (run0 / "model.keras").write_bytes(b"")
     pd.DataFrame({"epoch": [1, 2], "loss": [3.0, 2.0]}).to_csv(run0 / "history.csv", index=False)
     (run0 / "metrics.json").write_text(json.dumps({"fold": 1}))
+    imported = tmp_path / "imported.keras"  # a standalone member (aslfs import-checkpoint): no history, no fold
+    imported.write_bytes(b"")
 
     result = run_evaluation(probe, tmp_path / "selected", tmp_path / "metrics" / "evaluate.json", tmp_path / "ev",
                             params=EvaluateParams(top_confusions=3), folds_csv=tmp_path / "folds.csv", fold=1,
-                            runs=[tmp_path / "models"], track=False)
+                            runs=[tmp_path / "models", imported], track=False)
     written = json.loads((tmp_path / "metrics" / "evaluate.json").read_text())
     assert {"score", "cer", "score_pp", "score_dl", "dummy_fraction", "seconds_per_sequence"} <= set(written)
     assert written["trained_on_heldout"] == 0  # the member validated on fold 1
@@ -89,6 +92,19 @@ def test_run_evaluation_on_a_store_with_folds(probe, tmp_path):
     assert len(pd.read_csv(tmp_path / "ev" / "confusions.csv")) <= 3
     assert pd.read_csv(tmp_path / "ev" / "training_curves.csv")["run"].tolist() == ["run0", "run0"]
     assert result["registry"] is None
+
+
+def test_run_evaluation_refuses_a_folder_without_runs_before_scoring(tmp_path):
+    from aslfs.errors import DataError
+    from aslfs.evaluate.stage import run_evaluation
+
+    empty = tmp_path / "models"
+    empty.mkdir()
+    with pytest.raises(DataError) as info:  # model and data do not exist: the runs are checked first
+        run_evaluation(tmp_path / "sub", tmp_path / "data", tmp_path / "m.json", tmp_path / "ev", runs=[empty],
+                       track=False)
+    assert str(info.value) == f"{empty}: no training run here (no model.keras in it or in its sub-folders)"
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_evaluate_cli_on_a_competition_directory(probe, tmp_path, capsys, monkeypatch):

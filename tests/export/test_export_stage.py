@@ -62,3 +62,38 @@ def test_stage_exports_saved_members_and_registers(members, sequences, recognize
     loaded = TFLiteRecognizer(tmp_path / "sub" / "model.tflite")
     for frames in sequences[::4]:  # the reloaded members give the same file behaviour
         np.testing.assert_allclose(loaded.logits(frames), recognizer.logits(frames), atol=1e-6)
+
+
+def test_cli_refuses_a_folder_without_runs_with_one_line(tmp_path, capsys):
+    from stages.cli import main
+
+    empty = tmp_path / "models" / "round2"
+    empty.mkdir(parents=True)
+    assert main(["export", str(tmp_path / "sub"), str(empty)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].endswith(f"{empty}: no training run here (no model.keras in it or in its sub-folders)")
+    assert not (tmp_path / "sub").exists()
+
+
+def test_export_and_evaluate_take_the_same_members(members, tmp_path):
+    import pandas as pd
+
+    from aslfs.evaluate.curves import training_curves
+    from aslfs.export.members import trained_members
+    from aslfs.runs import expand_runs
+
+    for i, member in enumerate(reversed(members)):  # saved seed1 first: the order is the folders' names
+        run = tmp_path / "round2" / f"seed{1 - i}"
+        run.mkdir(parents=True)
+        member.save(run / "model.keras")
+        pd.DataFrame({"epoch": [1], "loss": [float(1 - i)]}).to_csv(run / "history.csv", index=False)
+    members[0].save(tmp_path / "imported.keras")  # e.g. written by aslfs import-checkpoint: no history
+    args = [tmp_path / "round2", tmp_path / "imported.keras"]
+    loaded, sources = trained_members(args)
+    assert sources == [str(tmp_path / "round2" / "seed0"), str(tmp_path / "round2" / "seed1"),
+                       str(tmp_path / "imported.keras")]
+    assert [m.count_params() for m in loaded] == [m.count_params() for m in (members[0], members[1], members[0])]
+    assert [str(r.path) for r in expand_runs(args)] == sources  # evaluate's members (run_evaluation expands so)
+    curves = training_curves(expand_runs(args))
+    assert curves["run"].tolist() == ["seed0", "seed1"] and curves["loss"].tolist() == [0.0, 1.0]

@@ -59,7 +59,7 @@ def test_graph_eager_equals_keras_reference(graph, sequences, keras_reference):
 
 def test_unpadded_reference_equals_padded(members, sequences, keras_reference):
     """Masking makes padding irrelevant (what lets the TFLite graph run without padding)."""
-    from aslfs.export.graph import keras_ensemble_predict
+    from aslfs.export.keras_predict import keras_ensemble_predict
 
     picks = [0, 3, 8, 12]
     unpadded = keras_ensemble_predict(members, [sequences[i] for i in picks], pad=False)
@@ -74,7 +74,7 @@ def test_parity_on_the_embedded_synthetic_data(recognizer, members, tmp_path):
     from aslfs.config import SynthParams
     from aslfs.data.reader import iter_file_sequences, read_metadata
     from aslfs.data.synth.dataset import generate
-    from aslfs.export.graph import keras_ensemble_predict
+    from aslfs.export.keras_predict import keras_ensemble_predict
 
     generate(tmp_path, SynthParams(sequences=12, sequences_per_file=12, participants=2, seed=4))
     sequences = []

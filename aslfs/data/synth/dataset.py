@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from aslfs.atomic import atomic_dir
 from aslfs.data import kaggle_format as kf
 from aslfs.data.synth.phrases import supplemental_phrases, train_phrases
 from aslfs.data.synth.sequence import LHAND0, RHAND0, synthesize
@@ -152,11 +153,7 @@ def generate(out_dir: str | Path, params) -> dict:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"{out_dir}: exists and is not a folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_dir(out_dir) as tmp:
         signers, files, meta = plan_dataset(params)
         args = [(str(tmp), job, signers, params.seed, params.hand_dropout) for job in files]
         workers = min(params.workers, len(files))
@@ -175,16 +172,6 @@ def generate(out_dir: str | Path, params) -> dict:
             "char": pa.array(np.concatenate([r["char"] for r in results]), pa.string()),
         })
         pq.write_table(align, tmp / ALIGNMENT_FILE, compression="zstd")
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     lengths = np.concatenate([r["lengths"] for r in results]) if results else np.zeros(0)
     frames = int(lengths.sum())
     n_bytes = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())

@@ -113,25 +113,33 @@ def run_level(root: str, addresses: list[str], environ: dict[str, str], force: b
 
 
 def apply_params(root: Path, profile: str | None, overrides: dict[str, Any]) -> None:
-    """Write ``profile`` and dotted ``overrides`` into params.yaml (comments kept), then validate the result."""
+    """Write ``profile`` (all of its values, as ``aslfs profile NAME`` does) and then the
+    dotted ``overrides`` into params.yaml (comments kept), and validate the result. A rejected result leaves the
+    user's file as it was."""
     if not profile and not overrides:
         return
     from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
     from aslfs.config import load_params
+    from aslfs.profiles import params_yaml
 
     yaml = YAML()
+    # params.yaml is read back by a YAML 1.1 loader, where a plain ``off`` or ``yes`` is a boolean: keep the quotes
+    # of the file and quote the strings written here
+    yaml.preserve_quotes = True
     path = root / "params.yaml"
-    data = yaml.load(path.read_text())
+    backup = path.read_text()
     if profile:
-        data["profile"] = profile
+        data = yaml.load(params_yaml(profile))
+    else:
+        data = yaml.load(backup)
     for key, value in overrides.items():
         node = data
         parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    backup = path.read_text()
+        node[parts[-1]] = SingleQuotedScalarString(value) if isinstance(value, str) else value
     text = io.StringIO()
     yaml.dump(data, text)
     write_text(path, text.getvalue())

@@ -11,7 +11,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e ".[dev,torch]"
+	$(VENV)/bin/python -m pip install -q -e ".[dev,torch,jax]"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install aslfs with its pinned dependencies

@@ -20,11 +20,24 @@ import sys
 from stages.stage import arg, stage
 
 
+def decoding_line(info: dict) -> str:
+    """How the exported file decodes, in words (the output length rule: aslfs/export/graph.py, step 5)."""
+    if info.get("decoder") == "ctc":
+        return "decoding: CTC head, one pass; at most 32 rows"
+    steps = info.get("force_steps")
+    if steps:
+        return (f"decoding: attention head, exactly {steps} step(s) per sequence (forced); "
+                f"at most {min(int(steps), int(info['max_steps']) - 1)} rows, cut at the first end id")
+    stop = "stopping at the end id" if info.get("early_stop", True) else "no early stop"
+    return f"decoding: attention head, up to {info['max_steps']} steps, {stop}; at most {int(info['max_steps']) - 1} rows"
+
+
 def format_result(result) -> str:
     lines = [f"wrote {result.tflite_path} ({result.bytes:,} bytes = {result.megabytes:.2f} MB, "
              f"{result.members} member(s), signatures {', '.join(result.signatures)}) and {result.args_path}",
              f"export took {result.seconds:.1f} s (SavedModel {result.saved_model_seconds:.1f} s, "
-             f"TFLite conversion {result.convert_seconds:.1f} s)"]
+             f"TFLite conversion {result.convert_seconds:.1f} s)",
+             decoding_line(result.info)]
     reg = result.info.get("registry")
     if reg:
         lines.append(f"registered as {reg['name']} version {reg['version']}")

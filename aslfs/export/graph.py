@@ -16,8 +16,9 @@ the stages and the training compute:
    step, one shared token, KV caches, early stop). The encoder outputs are zero-padded to ``max_len`` and masked
    first, so that the loop has static shapes (TFLite re-plans a dynamic loop body at every step); the masked frames
    get zero attention, so the logits are those of the unpadded sequence.
-5. **Output rows** — the averaged step logits up to, not including, the first end id, at most ``max_steps - 1``
-   (32) rows; ``argmax`` of each row is the token (ids >= 59 read as nothing). (The reference keeps all 33 rows when
+5. **Output rows** — one rule: the averaged step logits of the steps that ran, up to, not including, the first end
+   id, at most ``max_steps - 1`` (32) rows; ``argmax`` of each row is the token (ids >= 59 read as nothing). With
+   ``force_steps`` = n exactly n steps run, so at most n rows come out. (The reference keeps all 33 rows when
    no end id comes; a training target never has a character in its 33rd slot, so the contract's L <= 32 loses
    nothing a trained model can mean.)
 6. **Post-processing** (:meth:`EnsembleGraph.serve` only): fewer than ``min_frames`` frames or confidence below
@@ -161,6 +162,8 @@ class EnsembleGraph:
         #: Output rows at most: the characters of the longest target (``max_steps - 1`` = 32; the last slot of
         #: a training target is always the end id or pad, docs/reference.md §1.7).
         self.max_rows = self.max_steps - 1
+        #: Rows at most for this graph: no more than the steps that run (module docstring, step 5)
+        self.row_limit = self.max_rows if self.force_steps is None else min(self.force_steps, self.max_rows)
         self.decoders = [member_decoder(m) for m in self.members]
         vocab = {d.vocab_size for d in self.decoders}
         if len(vocab) != 1:
@@ -226,7 +229,7 @@ class EnsembleGraph:
         )
         tokens = tokens[0]
         slots = ops.arange(self.max_steps, dtype="int32")
-        length = ops.min(ops.where(ops.equal(tokens, END_ID), slots, self.max_rows))
+        length = ops.min(ops.where(ops.equal(tokens, END_ID), slots, self.row_limit))
         return step_logits[0][:length]
 
     def decode_ctc(self, encoder_outputs, padding_mask=None):

@@ -97,3 +97,36 @@ def test_export_and_evaluate_take_the_same_members(members, tmp_path):
     assert [str(r.path) for r in expand_runs(args)] == sources  # evaluate's members (run_evaluation expands so)
     curves = training_curves(expand_runs(args))
     assert curves["run"].tolist() == ["seed0", "seed1"] and curves["loss"].tolist() == [0.0, 1.0]
+
+
+def test_untrained_export_of_a_preset_without_ctc_head_works_in_a_ctc_profile(tmp_path, capsys):
+    """The demo profile exports the CTC head; an untrained check of a preset without one used to stop with "CTC
+    decoding needs members with a CTC head". It now decodes with the head the preset has, and says so."""
+    from stages.cli import main
+
+    (tmp_path / "params.yaml").write_text("export:\n  decoder: ctc\n")
+    out = tmp_path / "sub"
+    code = main(["export", "--preset", "tiny", "--untrained", "--force-steps", "3", str(out), "--params",
+                 str(tmp_path / "params.yaml"), "--report", str(tmp_path / "report.json"), "--no-diagnostics"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "decoding: attention head, exactly 3 step(s) per sequence (forced); at most 3 rows" in printed.out
+    assert json.loads((tmp_path / "report.json").read_text())["info"]["decoder"] == "attention"
+
+
+def test_output_rows_never_exceed_the_steps_that_ran():
+    """One length rule: rows up to the first end id, never more than the steps that ran (force_steps=1 used to
+    give 32 rows, 31 of them pad) and never more than 32."""
+    from aslfs.export.graph import EnsembleGraph
+    from aslfs.export.members import untrained_members
+
+    members = untrained_members("tiny", 1, seed=3)
+    frames = np.random.default_rng(1).random((40, 390), np.float32)
+    free = EnsembleGraph(members, confidence_threshold=0.0, early_stop=False)
+    free_rows = np.asarray(free.serve(frames))
+    for steps in (1, 2, 33):
+        rows = np.asarray(EnsembleGraph(members, confidence_threshold=0.0, force_steps=steps).serve(frames))
+        assert rows.shape[0] <= min(steps, 32)
+        # the steps that ran give the same rows as unforced decoding, cut at the same end id
+        np.testing.assert_allclose(rows, free_rows[: rows.shape[0]], atol=1e-5)
+        assert rows.shape[0] == min(steps, free_rows.shape[0])

@@ -127,9 +127,10 @@ class ExportParams(Section):
     min_frames: int = Field(15, ge=0)
     #: Post-processing (§6.2, round 2): ensemble confidence (sigmoid of the averaged logits) below this → dummy phrase.
     confidence_threshold: float = Field(0.15, ge=0.0, le=1.0)
-    #: Decoding in the graph: ``attention`` (greedy, averaged decoder logits, KV cache: the reference) or ``ctc``
-    #: (greedy CTC on the averaged CTC log-probabilities; needs members trained with ``model.ctc_head``).
-    decoder: Literal["attention", "ctc"] = "attention"
+    #: The head the exported graph decodes with: ``attention`` (greedy, averaged decoder logits, KV cache: the
+    #: reference) or ``ctc`` (greedy CTC on the averaged CTC log-probabilities; needs members trained with
+    #: ``model.ctc_head``).
+    head: Literal["attention", "ctc"] = "attention"
     #: Add the ``diagnostics`` signature (raw rows + confidence, same weights) used by evaluate for the raw score.
     diagnostics: bool = True
     #: Fail when model.tflite is larger (the competition's limit: 40 MB).

@@ -2,7 +2,7 @@
 
 Conventions: ids follow ``aslfs.vocab`` (pad 59, start 60, end 61); a decoder is an
 ``aslfs.models.decoder.SpeechTransformerDecoder``; ``encoder_padding_mask`` is bool ``(B, T)`` with ``True`` = real
-frame. ``greedy_decode`` and ``ctc_greedy_decode_ops`` use ``keras.ops`` only (static-shape loop state), so they
+frame. ``greedy_attention_decode`` and ``ctc_greedy_decode_ops`` use ``keras.ops`` only (static-shape loop state), so they
 run eagerly, under ``tf.function(jit_compile=True)``/``jax.jit``, and inside a TFLite export.
 
 TFLite notes (checked by ``tests/test_decoding.py``, TF 2.21, builtin ops only):
@@ -25,7 +25,7 @@ from keras import ops
 from aslfs.vocab import DUMMY_PHRASE, END_ID, MAX_TARGET_LEN, PAD_ID, START_ID, decode
 
 __all__ = [
-    "greedy_decode",
+    "greedy_attention_decode",
     "greedy_decode_uncached",
     "tokens_to_text",
     "ctc_greedy_decode",
@@ -87,7 +87,7 @@ def _num_steps(max_steps, force_steps):
     return max_steps, force_steps
 
 
-def greedy_decode(
+def greedy_attention_decode(
     decoders,
     encoder_outputs,
     encoder_padding_masks=None,
@@ -135,29 +135,45 @@ def greedy_decode(
     )
     max_steps, num_steps = _num_steps(max_steps, force_steps)
     stop_early = bool(early_stop) and force_steps is None
-    batch_size = ops.shape(encoder_outputs[0])[0]
-
     cross_caches = [d.precompute_cross_cache(e, m) for d, e, m in zip(decoders, encoder_outputs, masks)]
-    # loop state holds flat tensors: the (key, value) pairs of every layer of every decoder, in order
+    pad_row = ops.one_hot(ops.convert_to_tensor([pad_id], dtype="int32"), vocab_size, dtype="float32")  # (1, V)
+    initial = _initial_loop_state(decoders, cross_caches, ops.shape(encoder_outputs[0])[0], max_steps, pad_row,
+                                  start_id, pad_id)
+
+    def cond(step, current, count, finished, *rest):
+        running = ops.less(step, num_steps)
+        if stop_early:
+            running = ops.logical_and(running, ops.logical_not(ops.all(finished)))
+        return running
+
+    body = _loop_body(decoders, cross_caches, masks, weights, pad_row, pad_id, end_id)
+    state = ops.while_loop(cond, body, initial, maximum_iterations=num_steps)
+    if return_num_steps:
+        return state[4], state[5], state[0]
+    return state[4], state[5]
+
+
+def _initial_loop_state(decoders, cross_caches, batch_size, max_steps, pad_row, start_id, pad_id):
+    """The loop state of :func:`greedy_attention_decode`: ``(step, current token, non-pad count, finished, tokens,
+    step_logits, *self caches)``; the caches are flat, the (key, value) pairs of every layer of every decoder."""
     self_caches = []
     for d, cross in zip(decoders, cross_caches):
         for key, value in d.init_self_cache(batch_size, max_steps, dtype=cross[0][0].dtype):
             self_caches.extend((key, value))
-    layer_counts = [d.num_layers for d in decoders]
-
-    pad_row = ops.one_hot(ops.convert_to_tensor([pad_id], dtype="int32"), vocab_size, dtype="float32")  # (1, V)
+    vocab_size = pad_row.shape[-1]
     tokens = ops.full((batch_size, max_steps), pad_id, dtype="int32")
     step_logits = ops.broadcast_to(ops.expand_dims(pad_row, 1), (batch_size, max_steps, vocab_size))
     current = ops.full((batch_size,), start_id, dtype="int32")
     count = ops.zeros((batch_size,), dtype="int32")
     finished = ops.zeros((batch_size,), dtype="bool")
     step = ops.convert_to_tensor(0, dtype="int32")
+    return (step, current, count, finished, tokens, step_logits, *self_caches)
 
-    def cond(step, current, count, finished, tokens, step_logits, *caches):
-        running = ops.less(step, num_steps)
-        if stop_early:
-            running = ops.logical_and(running, ops.logical_not(ops.all(finished)))
-        return running
+
+def _loop_body(decoders, cross_caches, masks, weights, pad_row, pad_id, end_id):
+    """One step of :func:`greedy_attention_decode`: feed the current token to every decoder, mix their logits with
+    the ensemble weights, pick the argmax (pad once finished) and write it and its logits into slot ``step``."""
+    layer_counts = [d.num_layers for d in decoders]
 
     def body(step, current, count, finished, tokens, step_logits, *caches):
         not_pad = ops.not_equal(current, pad_id)
@@ -175,23 +191,14 @@ def greedy_decode(
                 new_caches.extend((key, value))
             term = ops.cast(logits, "float32") * weight
             mixed = term if mixed is None else mixed + term
-        picked = _argmax_last(mixed)
-        picked = ops.where(finished, pad_id, picked)
+        picked = ops.where(finished, pad_id, _argmax_last(mixed))
         mixed = ops.where(ops.expand_dims(finished, 1), pad_row, mixed)
         tokens = ops.slice_update(tokens, (0, step), ops.expand_dims(picked, 1))
         step_logits = ops.slice_update(step_logits, (0, step, 0), ops.expand_dims(mixed, 1))
         finished = ops.logical_or(finished, ops.equal(picked, end_id))
         return (step + 1, picked, count, finished, tokens, step_logits, *new_caches)
 
-    state = ops.while_loop(
-        cond,
-        body,
-        (step, current, count, finished, tokens, step_logits, *self_caches),
-        maximum_iterations=num_steps,
-    )
-    if return_num_steps:
-        return state[4], state[5], state[0]
-    return state[4], state[5]
+    return body
 
 
 def greedy_decode_uncached(
@@ -209,9 +216,9 @@ def greedy_decode_uncached(
 ):
     """Reference-style greedy decoding (docs/reference.md §6.1): re-run every decoder on the whole prefix each step.
 
-    Same arguments and results as ``greedy_decode``; eager Python loop, numpy results. It documents the reference
+    Same arguments and results as ``greedy_attention_decode``; eager Python loop, numpy results. It documents the reference
     behaviour and is the oracle of the cache test. One difference from the PyTorch reference: after a sequence's end
-    id we feed pad (as ``greedy_decode`` does) where the reference feeds its argmax; with causal attention this does
+    id we feed pad (as ``greedy_attention_decode`` does) where the reference feeds its argmax; with causal attention this does
     not change any token up to and including the end id, which is all that the reference keeps.
     """
     decoders, encoder_outputs, masks, weights, vocab_size = _as_members(
@@ -257,7 +264,7 @@ def tokens_to_text(token_ids, end_id: int = END_ID, empty_without_end: bool = Fa
     PyTorch-validation behaviour.
 
     Args:
-        token_ids: int array-like ``(B, L)`` (e.g. ``greedy_decode``'s first result), without the start id.
+        token_ids: int array-like ``(B, L)`` (e.g. ``greedy_attention_decode``'s first result), without the start id.
         end_id: the end id. Defaults to 61.
         empty_without_end: bool. Return ``""`` for rows without an end id. Defaults to ``False``.
 

@@ -22,7 +22,7 @@ from stages.stage import arg, stage
 
 def decoding_line(info: dict) -> str:
     """How the exported file decodes, in words (the output length rule: aslfs/export/graph.py, step 5)."""
-    if info.get("decoder") == "ctc":
+    if info.get("head") == "ctc":
         return "decoding: CTC head, one pass; at most 32 rows"
     steps = info.get("force_steps")
     if steps:
@@ -58,13 +58,13 @@ def format_result(result) -> str:
            arg("--register", action=argparse.BooleanOptionalAction,
                help="override export.register_model (never for untrained members)"),
            arg("--diagnostics", action=argparse.BooleanOptionalAction, help="override export.diagnostics"),
-           arg("--decoder", choices=("attention", "ctc"), help="override export.decoder"),
+           arg("--head", choices=("attention", "ctc"), help="override export.head"),
        ))
 def export(args, export, sampling) -> str:
     from aslfs.config import with_overrides
     from aslfs.export.tflite import export_ensemble
 
-    params = with_overrides(export, "export", diagnostics=args.diagnostics, decoder=args.decoder)
+    params = with_overrides(export, "export", diagnostics=args.diagnostics, head=args.head)
     result = export_ensemble(args.out_dir, models=args.runs, params=params,
                              resize_mode=args.resize_mode or sampling.resize_mode, preset=args.preset,
                              ensemble=args.ensemble, untrained=args.untrained, seed=args.seed,

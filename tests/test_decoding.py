@@ -21,7 +21,7 @@ from aslfs.decoding import (
     apply_dummy_rule,
     ctc_greedy_decode,
     ctc_greedy_decode_ops,
-    greedy_decode,
+    greedy_attention_decode,
     greedy_decode_uncached,
     tokens_to_text,
 )
@@ -82,7 +82,7 @@ def stopping():
     # candidates nearest first to a value known to work for these weights (keeps the sweep to one or two decodes)
     for boost in sorted(np.linspace(0.3, 3.0, 55), key=lambda b: abs(b - 0.85)):
         decoder = make_decoder(32, seed=1, eos_boost=float(boost))
-        tokens, _ = greedy_decode(decoder, enc, mask)
+        tokens, _ = greedy_attention_decode(decoder, enc, mask)
         ends = end_steps(tokens)
         if min(ends) >= 1 and len(set(ends)) >= 2 and max(ends) <= 25:
             return decoder, enc, mask, ends
@@ -97,7 +97,7 @@ def _assert_decodes_equal(a, b):
 def test_cached_greedy_equals_uncached_on_a_ragged_batch():
     decoder = make_decoder(32, seed=0)
     enc, mask = encoder_batch(32, LENGTHS, 12, seed=0)
-    cached = greedy_decode([decoder], [enc], [mask], return_num_steps=True)
+    cached = greedy_attention_decode([decoder], [enc], [mask], return_num_steps=True)
     uncached = greedy_decode_uncached([decoder], [enc], [mask], return_num_steps=True)
     _assert_decodes_equal(cached, uncached)
     assert int(_np(cached[2])) == uncached[2]
@@ -109,7 +109,7 @@ def test_cached_greedy_equals_uncached_on_a_ragged_batch():
 
 def test_early_stop_and_pads_after_the_end(stopping):
     decoder, enc, mask, ends = stopping
-    tokens, logits, steps = greedy_decode(decoder, enc, mask, return_num_steps=True)
+    tokens, logits, steps = greedy_attention_decode(decoder, enc, mask, return_num_steps=True)
     tokens, logits = _np(tokens), _np(logits)
     assert int(_np(steps)) == max(ends) + 1  # stopped right after the last row's end id
     for row, end in zip(tokens, ends):
@@ -121,23 +121,23 @@ def test_early_stop_and_pads_after_the_end(stopping):
         np.testing.assert_array_equal(logits[b, end + 1 :], np.eye(63, dtype=np.float32)[[PAD_ID] * (32 - end)])
     _assert_decodes_equal((tokens, logits), greedy_decode_uncached(decoder, enc, mask))
     # without early stop the loop runs all 33 steps and gives the same result
-    full = greedy_decode(decoder, enc, mask, early_stop=False, return_num_steps=True)
+    full = greedy_attention_decode(decoder, enc, mask, early_stop=False, return_num_steps=True)
     assert int(_np(full[2])) == 33
     _assert_decodes_equal(full, (tokens, logits))
 
 
 def test_force_steps(stopping):
     decoder, enc, mask, ends = stopping
-    tokens, logits = (_np(x) for x in greedy_decode(decoder, enc, mask))
-    forced = greedy_decode(decoder, enc, mask, force_steps=33, return_num_steps=True)
+    tokens, logits = (_np(x) for x in greedy_attention_decode(decoder, enc, mask))
+    forced = greedy_attention_decode(decoder, enc, mask, force_steps=33, return_num_steps=True)
     assert int(_np(forced[2])) == 33
     _assert_decodes_equal(forced, (tokens, logits))
-    short = greedy_decode(decoder, enc, mask, force_steps=2, return_num_steps=True)
+    short = greedy_attention_decode(decoder, enc, mask, force_steps=2, return_num_steps=True)
     assert int(_np(short[2])) == 2
     np.testing.assert_array_equal(_np(short[0])[:, :2], tokens[:, :2])
     assert (_np(short[0])[:, 2:] == PAD_ID).all()
     with pytest.raises(ValueError, match="force_steps"):
-        greedy_decode(decoder, enc, mask, force_steps=34)
+        greedy_attention_decode(decoder, enc, mask, force_steps=34)
 
 
 def test_two_member_ensemble_equals_manual_averaging():
@@ -146,7 +146,7 @@ def test_two_member_ensemble_equals_manual_averaging():
     enc_b, mask_b = encoder_batch(48, [4, 10, 7], 14, seed=7)  # members may see different T and D
     weights = (0.3, 0.7)
     tokens, logits = (
-        _np(x) for x in greedy_decode([small, wide], [enc_a, enc_b], [mask_a, mask_b], max_steps=15, weights=weights)
+        _np(x) for x in greedy_attention_decode([small, wide], [enc_a, enc_b], [mask_a, mask_b], max_steps=15, weights=weights)
     )
     # manual: full passes on the prefix, weighted logits, argmax, the same token fed to both
     prefix = np.full((3, 1), START_ID, np.int32)
@@ -162,14 +162,14 @@ def test_two_member_ensemble_equals_manual_averaging():
         prefix = np.concatenate([prefix, picked[:, None].astype(np.int32)], 1)
     # the ensemble differs from at least one of its members decoded alone
     members = ((small, enc_a, mask_a), (wide, enc_b, mask_b))
-    alone = [_np(greedy_decode(d, e, m, max_steps=15)[0]) for d, e, m in members]
+    alone = [_np(greedy_attention_decode(d, e, m, max_steps=15)[0]) for d, e, m in members]
     assert not all(np.array_equal(x, tokens) for x in alone)
     # a member duplicated with equal weights decodes like the member alone
     _assert_decodes_equal(
-        greedy_decode([small, small], [enc_a, enc_a], [mask_a, mask_a]), greedy_decode(small, enc_a, mask_a)
+        greedy_attention_decode([small, small], [enc_a, enc_a], [mask_a, mask_a]), greedy_attention_decode(small, enc_a, mask_a)
     )
     with pytest.raises(ValueError, match="match"):
-        greedy_decode([small, wide], [enc_a], [mask_a, mask_b])
+        greedy_attention_decode([small, wide], [enc_a], [mask_a, mask_b])
 
 
 def test_greedy_decode_under_tf_xla_jit(stopping):
@@ -181,7 +181,7 @@ def test_greedy_decode_under_tf_xla_jit(stopping):
 
     @tf.function(jit_compile=True)
     def run(enc, mask):
-        return greedy_decode(decoder, enc, mask, return_num_steps=True)
+        return greedy_attention_decode(decoder, enc, mask, return_num_steps=True)
 
     tokens, logits, steps = run(tf.constant(enc), tf.constant(mask))
     assert int(steps) == max(ends) + 1
@@ -189,7 +189,7 @@ def test_greedy_decode_under_tf_xla_jit(stopping):
 
     @tf.function(jit_compile=True)
     def forced(enc, mask):
-        return greedy_decode(decoder, enc, mask, force_steps=33, return_num_steps=True)
+        return greedy_attention_decode(decoder, enc, mask, force_steps=33, return_num_steps=True)
 
     assert int(forced(tf.constant(enc), tf.constant(mask))[2]) == 33
 
@@ -201,12 +201,12 @@ JAX_SCRIPT = textwrap.dedent(
     import jax, keras
     sys.path.insert(0, sys.argv[1])
     from test_decoding import make_decoder, encoder_batch, LENGTHS
-    from aslfs.decoding import greedy_decode
+    from aslfs.decoding import greedy_attention_decode
     assert keras.backend.backend() == "jax"
     decoder = make_decoder(32, seed=0)
     enc, mask = encoder_batch(32, LENGTHS, 12, seed=0)
-    tokens, logits, steps = greedy_decode(decoder, enc, mask, return_num_steps=True)
-    jitted = jax.jit(lambda e, m: greedy_decode(decoder, e, m, return_num_steps=True))
+    tokens, logits, steps = greedy_attention_decode(decoder, enc, mask, return_num_steps=True)
+    jitted = jax.jit(lambda e, m: greedy_attention_decode(decoder, e, m, return_num_steps=True))
     jit_tokens, jit_logits, jit_steps = jitted(enc, mask)
     # teacher-forced full pass on the generated prefix: one shape, so cheap on JAX (the step-by-step uncached
     # oracle recompiles every op for each prefix length and takes minutes)
@@ -325,7 +325,7 @@ def test_greedy_decode_exports_to_tflite_with_builtin_ops(tmp_path, stopping):
     dim = decoder.hidden_dim
 
     def serve(encoder_output):  # batch 1, unpadded (T, D), as the Kaggle signature
-        tokens, logits, steps = greedy_decode(decoder, ops.expand_dims(encoder_output, 0), None, return_num_steps=True)
+        tokens, logits, steps = greedy_attention_decode(decoder, ops.expand_dims(encoder_output, 0), None, return_num_steps=True)
         return {"tokens": tokens[0], "logits": logits[0], "steps": steps}
 
     def ctc(logits):

@@ -39,7 +39,7 @@ def test_kaggle_profile_is_the_reference_recipe():
     assert not any(v for k, v in p.augment.model_dump().items() if k.endswith(("_fixed", "_check", "_counts")))
     # the demo's departures (CTC decoding, lighter augmentation, part features only) stay out of the recipe
     assert (p.augment.list_p, p.augment.flip_p, p.augment.cutmix_p) == (1.0, 0.5, 0.5)
-    assert p.export.decoder == "attention" and p.train.ctc_weight == 0.0
+    assert p.export.head == "attention" and p.train.ctc_weight == 0.0
     from aslfs.models.config import get_config
     assert get_config(r1.preset).global_extractor and get_config(r2.preset).global_extractor
 

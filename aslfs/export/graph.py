@@ -12,7 +12,7 @@ the stages and the training compute:
    own length, unpadded and without a padding mask (batch 1).
 3. **Encoders** — ``member.encode(landmarks, None, training=False)`` per member (the model's per-part
    normalisation is inside it); the confidence logits are averaged over the members, then the sigmoid is taken.
-4. **Greedy decoding** — :func:`aslfs.decoding.greedy_decode` over all members' decoders (logits averaged at every
+4. **Greedy decoding** — :func:`aslfs.decoding.greedy_attention_decode` over all members' decoders (logits averaged at every
    step, one shared token, KV caches, early stop). The encoder outputs are zero-padded to ``max_len`` and masked
    first, so that the loop has static shapes (TFLite re-plans a dynamic loop body at every step); the masked frames
    get zero attention, so the logits are those of the unpadded sequence.
@@ -212,14 +212,14 @@ class EnsembleGraph:
 
         ``padding_mask``: bool ``(1, T)`` or ``None`` (every frame real).
         """
-        from aslfs.decoding import greedy_decode
+        from aslfs.decoding import greedy_attention_decode
 
         masks = [padding_mask] * len(self.decoders)
         if self.static_decoder_length:
             if padding_mask is None:
                 padding_mask = ops.ones((1, ops.shape(encoder_outputs[0])[1]), dtype="bool")
             encoder_outputs, masks = self._pad_to_max_len(encoder_outputs, padding_mask)
-        tokens, step_logits = greedy_decode(
+        tokens, step_logits = greedy_attention_decode(
             self.decoders,
             encoder_outputs,
             masks,

@@ -2,7 +2,7 @@
 
 :func:`keras_ensemble_predict` is independent of the exported graph's preprocessing (NumPy normalisation and resize,
 batched and padded as in training) but runs the same members and the same decoding
-(:func:`aslfs.decoding.greedy_decode`), on any Keras backend. The parity tests compare the TFLite file with it, and it
+(:func:`aslfs.decoding.greedy_attention_decode`), on any Keras backend. The parity tests compare the TFLite file with it, and it
 evaluates Keras checkpoints.
 """
 
@@ -36,7 +36,7 @@ def keras_ensemble_predict(
     Each sequence is normalised with :func:`aslfs.data.normalize.normalize_np`, resized above ``max_len`` with
     :func:`aslfs.data.sample.resize_time`, then (``pad=True``) zero-padded to ``max_len`` in batches with a padding
     mask, as in training — or (``pad=False``) run one by one at its own length, like the TFLite graph. The members'
-    encoders and :func:`aslfs.decoding.greedy_decode` do the rest (``head="ctc"``: the members' averaged CTC
+    encoders and :func:`aslfs.decoding.greedy_attention_decode` do the rest (``head="ctc"``: the members' averaged CTC
     log-probabilities and :func:`aslfs.decoding.ctc_greedy_decode`; ``logits`` are then one-hot rows).
 
     Returns:
@@ -95,10 +95,10 @@ def _encode(graph: EnsembleGraph, batch: np.ndarray, mask: np.ndarray) -> tuple[
 
 def _decode_attention(graph: EnsembleGraph, batch, mask, max_steps: int) -> list[tuple[str, float, np.ndarray]]:
     """``(raw phrase, confidence, step logits up to the first end id)`` per row: greedy ensemble decoding."""
-    from aslfs.decoding import greedy_decode
+    from aslfs.decoding import greedy_attention_decode
 
     outputs, conf = _encode(graph, batch, mask)
-    tokens, step_logits = greedy_decode(graph.decoders, outputs, [mask] * len(outputs), max_steps=max_steps)
+    tokens, step_logits = greedy_attention_decode(graph.decoders, outputs, [mask] * len(outputs), max_steps=max_steps)
     tokens = np.asarray(ops.convert_to_numpy(tokens))
     step_logits = np.asarray(ops.convert_to_numpy(step_logits))
     results = []

@@ -297,7 +297,7 @@ def export_ensemble(
         if not models:
             raise ConfigError("export needs trained models (run folders with model.keras) or --untrained --preset")
         members, sources = trained_members(models)
-    head = params.decoder
+    head = params.head
     if untrained and head == "ctc" and any(getattr(m, "ctc_head", None) is None for m in members):
         # a preset's graph is checked in any profile: use the head the preset has (the demo profile exports CTC)
         head = "attention"
@@ -313,7 +313,7 @@ def export_ensemble(
         force_steps=force_steps,
         head=head,
     )
-    info = {"decoder": head, "members": sources, "max_len": graph.max_len, "resize_mode": resize_mode, "max_steps": graph.max_steps,
+    info = {"head": head, "members": sources, "max_len": graph.max_len, "resize_mode": resize_mode, "max_steps": graph.max_steps,
             "force_steps": force_steps, "early_stop": graph.early_stop,
             "confidence_threshold": graph.confidence_threshold, "min_frames": graph.min_frames}
     result = write_submission(graph, out_dir, diagnostics=params.diagnostics, max_megabytes=params.max_megabytes,

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from aslfs.layers.decoder_layer import DecoderLayer
+from aslfs.layers.decoder_block import DecoderBlock
 from aslfs.layers.masking import apply_padding_mask, attention_mask_from_padding, causal_attention_mask
 from aslfs.vocab import PAD_ID, VOCAB_SIZE
 
@@ -56,7 +56,7 @@ class SpeechTransformerDecoder(keras.layers.Layer):
     """Speech2Text-style Transformer decoder with its language-model head (docs/reference.md §4.8).
 
     ``logits = lm_head(LN(layers(dropout(sqrt(D) * embed(ids) + positions(ids)), encoder_output)))`` with
-    ``num_layers`` pre-LN ``DecoderLayer``s (causal self-attention, cross-attention over the encoder output with the
+    ``num_layers`` pre-LN ``DecoderBlock``s (causal self-attention, cross-attention over the encoder output with the
     encoder key-padding mask, ReLU feed-forward). The token embedding's ``pad_id`` row is zeroed at build and the
     looked-up vectors are multiplied by ``ids != pad_id``, so the pad row stays zero and gets no gradient (PyTorch
     ``padding_idx``). The sinusoidal position table (``max_positions + 2`` rows, see ``sinusoidal_position_table``)
@@ -96,7 +96,7 @@ class SpeechTransformerDecoder(keras.layers.Layer):
         key/value projections (not in the reference; identical results for finite values), so garbage there, even
         NaN or inf, cannot influence the output.
 
-    Cached decoding (greedy, one token per step; see ``aslfs.decoding.greedy_decode``):
+    Cached decoding (greedy, one token per step; see ``aslfs.decoding.greedy_attention_decode``):
         ``cross_cache = precompute_cross_cache(encoder_output, mask)``; ``self_cache = init_self_cache(B, max_steps)``;
         then for ``k = 0, 1, ...``: ``logits, self_cache = step(ids_k, k, self_cache, cross_cache, mask,
         position_ids=...)``. The caches are lists with one ``(key, value)`` pair per layer, each a fixed-size
@@ -152,7 +152,7 @@ class SpeechTransformerDecoder(keras.layers.Layer):
         )
         self.embedding_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="embedding_dropout")
         self.decoder_layers = [
-            DecoderLayer(
+            DecoderBlock(
                 self.hidden_dim,
                 self.num_heads,
                 self.intermediate_dim,
@@ -266,7 +266,7 @@ class SpeechTransformerDecoder(keras.layers.Layer):
             encoder_padding_mask: bool ``(B, T)``, ``True`` = real frame, or ``None``.
             position_ids: int ``(B, 1)``. Defaults to ``pad_id + 1 + step_index``, which is what
                 ``decoder_position_ids`` gives when no earlier input token is a pad. A caller that may feed pads
-                passes the running count (as ``greedy_decode`` does) to match the full pass exactly.
+                passes the running count (as ``greedy_attention_decode`` does) to match the full pass exactly.
 
         Returns:
             ``(logits (B, vocab_size), new_self_cache)``.

@@ -1,7 +1,7 @@
 """Validation during training: greedy decoding of the validation rows → predictions table + metrics.
 
 For every validation batch one compiled function (Keras ``predict_on_batch``: ``tf.function`` / ``jax.jit``) returns
-the greedy decode (``aslfs.decoding.greedy_decode`` with the KV cache, 33 steps, early stop) and the teacher-forced
+the greedy decode (``aslfs.decoding.greedy_attention_decode`` with the KV cache, 33 steps, early stop) and the teacher-forced
 outputs used for the validation losses. Then, over the whole validation set:
 
 - ``score``: the competition score ``(N − D) / N`` with plain Levenshtein (primary), ``cer``, ``score_dl``
@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from aslfs.decoding import apply_dummy_rule, ctc_greedy_decode, greedy_decode, tokens_to_text
+from aslfs.decoding import apply_dummy_rule, ctc_greedy_decode, greedy_attention_decode, tokens_to_text
 from aslfs.metrics import competition_score, score_report
 from aslfs.training.losses import LossConfig, training_losses
 from aslfs.vocab import MAX_TARGET_LEN
@@ -52,7 +52,7 @@ class ValidationStep(keras.Model):
     def call(self, inputs, training=False):
         outputs = dict(self.net(inputs, training=False))
         encoded, _ = self.net.encode(inputs["landmarks"], inputs["padding_mask"], training=False)
-        token_ids, _ = greedy_decode(self.net.decoder, encoded, inputs["padding_mask"], max_steps=self.max_steps)
+        token_ids, _ = greedy_attention_decode(self.net.decoder, encoded, inputs["padding_mask"], max_steps=self.max_steps)
         outputs["token_ids"] = token_ids
         return outputs
 

@@ -104,14 +104,14 @@ def test_untrained_export_of_a_preset_without_ctc_head_works_in_a_ctc_profile(tm
     decoding needs members with a CTC head". It now decodes with the head the preset has, and says so."""
     from stages.cli import main
 
-    (tmp_path / "params.yaml").write_text("export:\n  decoder: ctc\n")
+    (tmp_path / "params.yaml").write_text("export:\n  head: ctc\n")
     out = tmp_path / "sub"
     code = main(["export", "--preset", "tiny", "--untrained", "--force-steps", "3", str(out), "--params",
                  str(tmp_path / "params.yaml"), "--report", str(tmp_path / "report.json"), "--no-diagnostics"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert "decoding: attention head, exactly 3 step(s) per sequence (forced); at most 3 rows" in printed.out
-    assert json.loads((tmp_path / "report.json").read_text())["info"]["decoder"] == "attention"
+    assert json.loads((tmp_path / "report.json").read_text())["info"]["head"] == "attention"
 
 
 def test_output_rows_never_exceed_the_steps_that_ran():

@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 from aslfs.layers.cached_attention import CachedAttention
-from aslfs.layers.decoder_layer import DecoderLayer
+from aslfs.layers.decoder_block import DecoderBlock
 from aslfs.models.decoder import SpeechTransformerDecoder, decoder_position_ids, sinusoidal_position_table
 from aslfs.vocab import END_ID, MASK_ID, PAD_ID, START_ID
 
@@ -190,7 +190,7 @@ def test_config_round_trip_and_serialization():
     ids = np.array([[START_ID, 4, 9]], np.int32)
     enc = np.random.default_rng(5).normal(size=(1, 5, 48)).astype("float32")
     np.testing.assert_allclose(_np(clone(ids, enc)), _np(decoder(ids, enc)), rtol=1e-6, atol=1e-6)
-    for layer in (CachedAttention(32, 4), DecoderLayer(32, 4, 64)):
+    for layer in (CachedAttention(32, 4), DecoderBlock(32, 4, 64)):
         assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
 
 

@@ -1,4 +1,4 @@
-"""One pre-LN Transformer decoder layer (Speech2Text style) with explicit self-attention cache."""
+"""One pre-LN Transformer decoder block (Speech2Text style) with explicit self-attention cache."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aslfs.layers.cached_attention import CachedAttention
 
 
 @keras.saving.register_keras_serializable(package="aslfs")
-class DecoderLayer(keras.layers.Layer):
+class DecoderBlock(keras.layers.Layer):
     """Pre-LN decoder layer: causal self-attention, cross-attention, ReLU feed-forward, each with a residual.
 
     ``x = x + drop(self_attn(LN(x)))``; ``x = x + drop(cross_attn(LN(x), encoder_output))``;
@@ -162,3 +162,7 @@ class DecoderLayer(keras.layers.Layer):
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
         }
+
+
+# files saved before the rename name the class "aslfs>DecoderLayer"; they load as DecoderBlock
+keras.saving.get_custom_objects().setdefault("aslfs>DecoderLayer", DecoderBlock)

@@ -162,7 +162,3 @@ class DecoderBlock(keras.layers.Layer):
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
         }
-
-
-# files saved before the rename name the class "aslfs>DecoderLayer"; they load as DecoderBlock
-keras.saving.get_custom_objects().setdefault("aslfs>DecoderLayer", DecoderBlock)

@@ -246,6 +246,21 @@ def write_submission(
     )
 
 
+def _members(models, preset, ensemble, untrained, seed) -> tuple[list, list[str]]:
+    """The ensemble members and a description of each: trained runs, or untrained members of a preset."""
+    from aslfs.errors import ConfigError
+    from aslfs.export.members import trained_members, untrained_members
+
+    if untrained:
+        if not preset:
+            raise ConfigError("export --untrained needs a model preset (--preset NAME)")
+        members = untrained_members(preset, int(ensemble), seed)
+        return members, [f"{preset} (untrained, seed {seed + i})" for i in range(int(ensemble))]
+    if not models:
+        raise ConfigError("export needs trained models (run folders with model.keras) or --untrained --preset")
+    return trained_members(models)
+
+
 def export_ensemble(
     out_dir: str | Path,
     models: Sequence[str | Path] = (),
@@ -283,20 +298,10 @@ def export_ensemble(
         :class:`ExportResult`; with registration, ``info["registry"]`` holds the registered version.
     """
     from aslfs.config import ExportParams
-    from aslfs.errors import ConfigError
     from aslfs.export.graph import EnsembleGraph
-    from aslfs.export.members import trained_members, untrained_members
 
     params = params or ExportParams()
-    if untrained:
-        if not preset:
-            raise ConfigError("export --untrained needs a model preset (--preset NAME)")
-        members = untrained_members(preset, int(ensemble), seed)
-        sources = [f"{preset} (untrained, seed {seed + i})" for i in range(int(ensemble))]
-    else:
-        if not models:
-            raise ConfigError("export needs trained models (run folders with model.keras) or --untrained --preset")
-        members, sources = trained_members(models)
+    members, sources = _members(models, preset, ensemble, untrained, seed)
     head = params.head
     if untrained and head == "ctc" and any(getattr(m, "ctc_head", None) is None for m in members):
         # a preset's graph is checked in any profile: use the head the preset has (the demo profile exports CTC)

@@ -263,6 +263,45 @@ def dropout_mask(rng: np.random.Generator, t: int, rate: float, moving: np.ndarr
     return lost
 
 
+def _face(rng: np.random.Generator, t: int, face0: np.ndarray, origin: np.ndarray, face_h: float,
+          mouthing: float) -> np.ndarray:
+    """Face landmarks (T, 468, 3) in height units: the head turns a little, the mouth moves in some recordings, the
+    eyes blink now and then; ``origin`` (T, 3) is the nose position of each frame."""
+    head = smooth_noise(rng, t, 3, 3.0, (30.0, 140.0))
+    r_head = rotation_matrices(head[:, 0], head[:, 1], head[:, 2])
+    face = np.matmul(face0[None], r_head.transpose(0, 2, 1)) + origin[:, None]
+    jaw_w, lid_w = face_weights()
+    if rng.random() < mouthing:
+        opening = np.clip(smooth_noise(rng, t, 1, 1.0, (6.0, 18.0))[:, 0], 0, None) * 0.05 * face_h
+        face[:, :, 1] += jaw_w[None] * opening[:, None]
+    blink = np.zeros(t, np.float32)
+    for start in np.flatnonzero(rng.random(t) < 1 / 90):
+        blink[start:start + 3] = (1.0, 0.9, 0.4)[: len(blink[start:start + 3])]
+    face[:, :, 1] += lid_w[None] * blink[:, None] * 0.018 * face_h
+    return face
+
+
+def _other_hand(rng: np.random.Generator, t: int, fast: bool, shoulder: np.ndarray, size: float,
+                sway: np.ndarray) -> np.ndarray:
+    """The non-dominant hand (T, 21, 3): not detected, except in some recordings a short glimpse of it resting low
+    below its ``shoulder``."""
+    off = np.full((t, N_HAND, 3), np.nan, np.float32)
+    if not fast and rng.random() < 0.2:
+        n = int(rng.integers(4, 26))
+        s0 = int(rng.integers(0, max(t - n, 1)))
+        rest = relaxed_shapes()[rng.integers(len(relaxed_shapes()))]
+        rest = rest * np.array([-1.0, 1.0, 1.0], np.float32)  # a left hand
+        r_off = rotation_matrices(np.full(1, -40.0), np.full(1, 20.0), np.full(1, -15.0))[0]
+        glimpse = (rest @ r_off.T) * size
+        base = shoulder[:2] + np.array([0.1, 2.6], np.float32) * size
+        seg = slice(s0, s0 + n)
+        off[seg] = glimpse[None]
+        off[seg, :, :2] += base + sway[seg, None] + smooth_noise(rng, n, 2, 0.1 * size, (10.0, 40.0))[:, None]
+        off[seg] += _noise(rng, off[seg].shape, 0.012 * size)
+        off[seg, 0, 2] = 0.0
+    return off
+
+
 def synthesize(phrase: str, signer: Signer, rng: np.random.Generator, hand_dropout: float,
                fast: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Fingerspell ``phrase``.
@@ -298,18 +337,7 @@ def synthesize(phrase: str, signer: Signer, rng: np.random.Generator, hand_dropo
     sway = smooth_noise(rng, t, 2, 0.006, (40.0, 160.0))
     sway3 = np.concatenate([sway, np.zeros((t, 1), np.float32)], 1)
 
-    # --- face: head turns a little, mouthing, blinks
-    head = smooth_noise(rng, t, 3, 3.0, (30.0, 140.0))
-    r_head = rotation_matrices(head[:, 0], head[:, 1], head[:, 2])
-    face = np.matmul(face0[None], r_head.transpose(0, 2, 1)) + (nose_iso + sway3)[:, None]
-    jaw_w, lid_w = face_weights()
-    if rng.random() < signer.mouthing:
-        opening = np.clip(smooth_noise(rng, t, 1, 1.0, (6.0, 18.0))[:, 0], 0, None) * 0.05 * face_h
-        face[:, :, 1] += jaw_w[None] * opening[:, None]
-    blink = np.zeros(t, np.float32)
-    for start in np.flatnonzero(rng.random(t) < 1 / 90):
-        blink[start:start + 3] = (1.0, 0.9, 0.4)[: len(blink[start:start + 3])]
-    face[:, :, 1] += lid_w[None] * blink[:, None] * 0.018 * face_h
+    face = _face(rng, t, face0, nose_iso + sway3, face_h, signer.mouthing)
 
     # --- pose: body sways; the dominant (right) arm is set from the hand below
     pose = np.broadcast_to(pose0 + nose_iso, (t, N_POSE, 3)).copy()
@@ -341,21 +369,7 @@ def synthesize(phrase: str, signer: Signer, rng: np.random.Generator, hand_dropo
     pose[:, R_ELBOW, 2] = z_sh - 0.4 * scale
     pose[:, [R_WRIST, R_PINKY, R_INDEX, R_THUMB], 2] = z_sh - np.array([0.9, 1.0, 1.05, 1.0], np.float32) * scale
 
-    # --- the other hand: absent, except a short glimpse of it resting low in some sequences
-    off = np.full((t, N_HAND, 3), np.nan, np.float32)
-    if not fast and rng.random() < 0.2:
-        n = int(rng.integers(4, 26))
-        s0 = int(rng.integers(0, max(t - n, 1)))
-        rest = relaxed_shapes()[rng.integers(len(relaxed_shapes()))]
-        rest = rest * np.array([-1.0, 1.0, 1.0], np.float32)  # a left hand
-        r_off = rotation_matrices(np.full(1, -40.0), np.full(1, 20.0), np.full(1, -15.0))[0]
-        glimpse = (rest @ r_off.T) * size
-        base = sh_l[:2] + np.array([0.1, 2.6], np.float32) * size
-        seg = slice(s0, s0 + n)
-        off[seg] = glimpse[None]
-        off[seg, :, :2] += base + sway[seg, None] + smooth_noise(rng, n, 2, 0.1 * size, (10.0, 40.0))[:, None]
-        off[seg] += _noise(rng, off[seg].shape, 0.012 * size)
-        off[seg, 0, 2] = 0.0
+    off = _other_hand(rng, t, fast, sh_l, size, sway)
 
     # --- detection noise and dropouts
     face += _noise(rng, face.shape, 0.0007 * signer.jitter)

@@ -302,6 +302,21 @@ def _other_hand(rng: np.random.Generator, t: int, fast: bool, shoulder: np.ndarr
     return off
 
 
+def _follow_hand(pose: np.ndarray, hand: np.ndarray, pose0: np.ndarray, shoulder: np.ndarray, reach: np.ndarray,
+                 sway: np.ndarray, scale: float) -> None:
+    """Set the dominant arm's pose landmarks (wrist, hand points, elbow) from the hand, in place; ``reach`` (T, 2) is
+    the wrist's offset from its anchor."""
+    pose[:, R_WRIST, :2] = hand[:, 0, :2]
+    pose[:, R_PINKY, :2] = 0.7 * hand[:, 17, :2] + 0.3 * hand[:, 18, :2]
+    pose[:, R_INDEX, :2] = 0.7 * hand[:, 5, :2] + 0.3 * hand[:, 6, :2]
+    pose[:, R_THUMB, :2] = 0.5 * hand[:, 2, :2] + 0.5 * hand[:, 3, :2]
+    upper = float(np.linalg.norm((pose0[R_ELBOW] - pose0[R_SHOULDER])[:2]))
+    pose[:, R_ELBOW, :2] = shoulder[:2] + np.array([-0.15, 0.85], np.float32) * upper + 0.35 * reach + sway
+    z_sh = pose0[R_SHOULDER, 2]
+    pose[:, R_ELBOW, 2] = z_sh - 0.4 * scale
+    pose[:, [R_WRIST, R_PINKY, R_INDEX, R_THUMB], 2] = z_sh - np.array([0.9, 1.0, 1.05, 1.0], np.float32) * scale
+
+
 def synthesize(phrase: str, signer: Signer, rng: np.random.Generator, hand_dropout: float,
                fast: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Fingerspell ``phrase``.
@@ -357,17 +372,7 @@ def synthesize(phrase: str, signer: Signer, rng: np.random.Generator, hand_dropo
     hand += _noise(rng, hand.shape, 0.012 * size * signer.jitter)
     hand[:, 0, 2] = rng.normal(0, 3e-7, t)  # MediaPipe puts the wrist at depth 0
 
-    # --- the dominant arm follows the hand
-    pose[:, R_WRIST, :2] = hand[:, 0, :2]
-    pose[:, R_PINKY, :2] = 0.7 * hand[:, 17, :2] + 0.3 * hand[:, 18, :2]
-    pose[:, R_INDEX, :2] = 0.7 * hand[:, 5, :2] + 0.3 * hand[:, 6, :2]
-    pose[:, R_THUMB, :2] = 0.5 * hand[:, 2, :2] + 0.5 * hand[:, 3, :2]
-    upper = float(np.linalg.norm((pose0[R_ELBOW] - pose0[R_SHOULDER])[:2]))
-    elbow = sh_r[:2] + np.array([-0.15, 0.85], np.float32) * upper + 0.35 * (wrist - anchor) + sway
-    pose[:, R_ELBOW, :2] = elbow
-    z_sh = pose0[R_SHOULDER, 2]
-    pose[:, R_ELBOW, 2] = z_sh - 0.4 * scale
-    pose[:, [R_WRIST, R_PINKY, R_INDEX, R_THUMB], 2] = z_sh - np.array([0.9, 1.0, 1.05, 1.0], np.float32) * scale
+    _follow_hand(pose, hand, pose0, sh_r, wrist - anchor, sway, scale)
 
     off = _other_hand(rng, t, fast, sh_l, size, sway)
 

@@ -131,6 +131,9 @@ class ExportParams(Section):
     #: reference) or ``ctc`` (greedy CTC on the averaged CTC log-probabilities; needs members trained with
     #: ``model.ctc_head``).
     head: Literal["attention", "ctc"] = "attention"
+    #: Greedy decoding: count a fed-back pad token in later position ids, as the reference's cached TensorFlow port
+    #: does (docs/reference.md §7.2). Off: positions count non-pad tokens, as in training and the full pass.
+    count_pad_positions: bool = False
     #: Add the ``diagnostics`` signature (raw rows + confidence, same weights) used by evaluate for the raw score.
     diagnostics: bool = True
     #: Fail when model.tflite is larger (the competition's limit: 40 MB).

@@ -99,6 +99,7 @@ def greedy_attention_decode(
     end_id: int = END_ID,
     pad_id: int = PAD_ID,
     return_num_steps: bool = False,
+    count_pad_positions: bool = False,
 ):
     """Batched greedy decoding with a KV cache, averaging the logits of an ensemble of decoders at every step.
 
@@ -111,7 +112,10 @@ def greedy_attention_decode(
     After a sequence has produced the end id its later tokens are the pad id (they are also what is fed back, so
     they cannot change anything before the end thanks to causal attention), and its later rows of ``step_logits``
     are one-hot on pad, like the reference TFLite module; ``argmax(step_logits, -1) == token_ids`` always holds.
-    Position ids use the running count of non-pad tokens carried in the loop state, exactly as the full pass does.
+    Position ids use the running count of non-pad tokens carried in the loop state, exactly as the full pass does
+    (teacher forcing, and the reference's PyTorch decoding of the whole prefix). ``count_pad_positions=True`` counts
+    every token fed instead, as the reference's cached TensorFlow port does (docs/reference.md §7.2); the two differ
+    only after a pad id is picked before the end id.
 
     Args:
         decoders: a ``SpeechTransformerDecoder`` or a list of them (ensemble members).
@@ -125,6 +129,7 @@ def greedy_attention_decode(
         weights: ensemble weights, one per decoder, used as given. Defaults to equal weights ``1 / n``.
         start_id, end_id, pad_id: token ids. Default to 60, 61, 59.
         return_num_steps: bool. Also return the number of loop iterations run (scalar int32 tensor).
+        count_pad_positions: bool. Count a fed-back pad token in later position ids. Defaults to ``False``.
 
     Returns:
         ``(token_ids, step_logits)``: int32 ``(B, max_steps)`` (end id included, pad after it) and float32
@@ -146,7 +151,7 @@ def greedy_attention_decode(
             running = ops.logical_and(running, ops.logical_not(ops.all(finished)))
         return running
 
-    body = _loop_body(decoders, cross_caches, masks, weights, pad_row, pad_id, end_id)
+    body = _loop_body(decoders, cross_caches, masks, weights, pad_row, pad_id, end_id, count_pad_positions)
     state = ops.while_loop(cond, body, initial, maximum_iterations=num_steps)
     if return_num_steps:
         return state[4], state[5], state[0]
@@ -170,14 +175,14 @@ def _initial_loop_state(decoders, cross_caches, batch_size, max_steps, pad_row, 
     return (step, current, count, finished, tokens, step_logits, *self_caches)
 
 
-def _loop_body(decoders, cross_caches, masks, weights, pad_row, pad_id, end_id):
+def _loop_body(decoders, cross_caches, masks, weights, pad_row, pad_id, end_id, count_pad_positions=False):
     """One step of :func:`greedy_attention_decode`: feed the current token to every decoder, mix their logits with
     the ensemble weights, pick the argmax (pad once finished) and write it and its logits into slot ``step``."""
     layer_counts = [d.num_layers for d in decoders]
 
     def body(step, current, count, finished, tokens, step_logits, *caches):
         not_pad = ops.not_equal(current, pad_id)
-        count = count + ops.cast(not_pad, "int32")
+        count = count + (1 if count_pad_positions else ops.cast(not_pad, "int32"))
         position_ids = ops.expand_dims(ops.where(not_pad, count + pad_id, pad_id), 1)
         token_ids = ops.expand_dims(current, 1)
         mixed = None

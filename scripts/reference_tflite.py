@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 REF_PYTHON = "/work/refenv/venv/bin/python"
 CONVERT_SCRIPT = "scripts/convert_cfg_2_to_tf_lite.py"
 SEEDS = (0, 1)
@@ -317,6 +319,9 @@ def our_export(checkpoints, work, *, preset: str = "kaggle-1st-round2") -> dict:
         members.append(str(member))
     params = out / "params-kaggle-1st.yaml"  # the reference's export settings (attention decoding, dummy rule 0.15)
     subprocess.run([*aslfs, "profile", "kaggle-1st", "--out", str(params)], check=True, capture_output=True)
+    settings = yaml.safe_load(params.read_text())
+    settings["export"]["count_pad_positions"] = True  # position ids as in their cached TensorFlow port
+    params.write_text(yaml.safe_dump(settings, sort_keys=False))
     cmd = [*aslfs, "export", str(out / "submission"), *members, "--params", str(params), "--no-register",
            "--no-diagnostics"]
     res = _timed(cmd, log=out / "export.log")

@@ -369,3 +369,40 @@ def test_greedy_decode_exports_to_tflite_with_builtin_ops(tmp_path, stopping):
     logits = np.random.default_rng(9).normal(size=(20, 8)).astype("float32")
     out = ctc_runner(logits=logits)
     assert out["ids"][: int(out["length"])].tolist() == ctc_greedy_decode(logits[None], None, 0)[0]
+
+
+def test_pad_positions_skip_or_count_a_fed_back_pad():
+    """Position ids in the loop: by default a fed-back pad is not counted (as in the full pass); with
+    ``count_pad_positions`` every fed token is counted, as the reference's cached TensorFlow port does. A decoder
+    biased towards the pad id picks it mid-sequence, so the two rules meet that case."""
+    decoder = make_decoder(32, seed=2)
+    kernel = decoder.lm_head.kernel.numpy()
+    kernel[0, PAD_ID] += 1.2
+    decoder.lm_head.kernel.assign(kernel)
+    enc, mask = encoder_batch(32, [5, 9, 12], 12, seed=11)
+    seen = {}
+    step_fn = decoder.step
+
+    def recording_step(token_ids, step, *args, position_ids=None, **kwargs):
+        seen.setdefault(mode, []).append((_np(token_ids)[:, 0].copy(), _np(position_ids)[:, 0].copy()))
+        return step_fn(token_ids, step, *args, position_ids=position_ids, **kwargs)
+
+    decoder.step = recording_step
+    results = {}
+    for mode in ("skip", "count"):
+        results[mode] = _np(greedy_attention_decode(decoder, enc, mask, max_steps=12, early_stop=False,
+                                                    count_pad_positions=mode == "count")[0])
+    picked_pad = results["skip"][:, :-1] == PAD_ID
+    assert picked_pad.any(), "the biased decoder should pick the pad id before the last step"
+    for mode, calls in seen.items():
+        fed_count = np.zeros(3, int)
+        nonpad_count = np.zeros(3, int)
+        for fed, positions in calls:
+            fed_count += 1
+            nonpad_count += fed != PAD_ID
+            running = fed_count if mode == "count" else nonpad_count
+            np.testing.assert_array_equal(positions, np.where(fed != PAD_ID, running + PAD_ID, PAD_ID))
+    # the rules agree up to the first fed-back pad of a row
+    for row in range(3):
+        first = int(np.argmax(results["skip"][row] == PAD_ID)) if picked_pad[row].any() else 11
+        np.testing.assert_array_equal(results["skip"][row, :first + 1], results["count"][row, :first + 1])

@@ -112,6 +112,8 @@ class EnsembleGraph:
         head: ``"attention"`` (greedy decoding of the averaged decoder logits, the reference) or ``"ctc"`` (greedy
             CTC decoding of the members' averaged CTC log-probabilities; members need ``ctc_head``; the rows are
             then one-hot). Defaults to ``"attention"``.
+        count_pad_positions: bool. Greedy decoding counts a fed-back pad in later position ids (the reference's
+            TensorFlow port) instead of skipping it. Defaults to ``False``.
 
     Example:
         >>> graph = EnsembleGraph([model_seed0, model_seed1])
@@ -131,6 +133,7 @@ class EnsembleGraph:
         min_model_frames: int = 1,
         static_decoder_length: bool = True,
         head: str = "attention",
+        count_pad_positions: bool = False,
     ):
         self.members = list(members)
         if not self.members:
@@ -155,6 +158,7 @@ class EnsembleGraph:
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         self.head = head
+        self.count_pad_positions = bool(count_pad_positions)
         if head == "ctc" and any(getattr(m, "ctc_head", None) is None for m in self.members):
             raise ValueError("CTC decoding needs members with a CTC head (ModelConfig.ctc_head = True)")
         if self.max_steps < 2:
@@ -226,6 +230,7 @@ class EnsembleGraph:
             max_steps=self.max_steps,
             early_stop=self.early_stop,
             force_steps=self.force_steps,
+            count_pad_positions=self.count_pad_positions,
         )
         tokens = tokens[0]
         slots = ops.arange(self.max_steps, dtype="int32")

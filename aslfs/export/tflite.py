@@ -317,6 +317,7 @@ def export_ensemble(
         early_stop=params.early_stop,
         force_steps=force_steps,
         head=head,
+        count_pad_positions=params.count_pad_positions,
     )
     info = {"head": head, "members": sources, "max_len": graph.max_len, "resize_mode": resize_mode, "max_steps": graph.max_steps,
             "force_steps": force_steps, "early_stop": graph.early_stop,

@@ -57,11 +57,11 @@ def predict_from_model(run, data_dir, folds_csv, fold: int, batch_size: int = 64
     from aslfs.training.evaluation import Validator
     from aslfs.training.loader import SequenceBatches
     from aslfs.training.losses import LossConfig
-    from aslfs.training.trainer import build_tables, read_folds
+    from aslfs.training.tables import build_tables, read_folds
 
     net = as_run(run).load_model()
     store = SequenceStore(data_dir)
-    _, _, val = build_tables(store.index, read_folds(folds_csv), 1, fold, 0)
+    _, val = build_tables(store.index, read_folds(folds_csv), 1, fold, 0)
     batches = SequenceBatches(store, val, batch_size, training=False, round=1,
                               max_len=max_len or net.model_config.max_len, resize_mode=resize_mode, workers=0)
     preds, _ = Validator(net, batches, val, LossConfig(), 1, empty_without_end=empty_without_end).predict()
@@ -102,7 +102,7 @@ def build_oof_table(data_dir, folds_csv, model_dirs, params=None, sampling=None)
     """
     from aslfs.config import OofParams, SamplingParams
     from aslfs.data.store import SequenceStore
-    from aslfs.training.trainer import read_folds
+    from aslfs.training.tables import read_folds
 
     params = params or OofParams()
     sampling = sampling or SamplingParams()

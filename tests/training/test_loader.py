@@ -7,7 +7,7 @@ from aslfs.data.augment import build_augmentation
 from aslfs.data.store import SequenceStore
 from aslfs.data.targets import shift_right
 from aslfs.training.loader import SequenceBatches, bucket_length, normalize_buckets
-from aslfs.training.trainer import build_tables, read_folds
+from aslfs.training.tables import build_tables, read_folds
 from tests.training.fixtures import make_store
 
 MAX_LEN = 64
@@ -149,17 +149,18 @@ def test_signature_probe(data):
 
 def test_build_tables(data, tmp_path):
     store, folds = data
-    train, partners, val = build_tables(store.index, folds, 1, 0, min_seq_len=15)
+    tables = build_tables(store.index, folds, 1, 0, min_seq_len=15)
+    assert len(tables) == 2  # (train, validation): the training table is also the CutMix partner pool
+    train, val = tables
     assert not train.is_sup.any() and (train["fold"] != 0).all() and (train.seq_len >= 15).all()
     assert (val["fold"] == 0).all() and not val.is_sup.any()
     assert val.seq_len.min() < 15 or (store.index.seq_len < 15).sum() == 0  # validation is not filtered
-    _, _, val_full = build_tables(store.index, folds, 1, -1)
+    _, val_full = build_tables(store.index, folds, 1, -1)
     assert (val_full["fold"] == 0).all()
     oof = folds[["sequence_id"]].copy()
     oof["score"] = np.linspace(-0.5, 1.5, len(oof))
-    train2, partners2, _ = build_tables(store.index, folds, 2, 1, min_seq_len=1, oof=oof, supplemental_score=0.5)
+    train2, _ = build_tables(store.index, folds, 2, 1, min_seq_len=1, oof=oof, supplemental_score=0.5)
     assert train2.is_sup.any() and (train2.loc[train2.is_sup, "score"] == 0.5).all()
     assert train2.score.between(0, 1).all()
-    assert train2.equals(partners2)  # CutMix partners from the whole train-mode table
     with pytest.raises(Exception, match="fold 9"):
         build_tables(store.index, folds, 1, 9)

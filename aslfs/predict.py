@@ -40,7 +40,8 @@ class PredictResult:
 
 def iter_input(source: str | Path) -> tuple[Iterator[tuple[int, object, str | None]], int | None]:
     """``((sequence_id, frames (T, 390), label or None) iterator, number of sequences or None)`` for ``source``."""
-    from aslfs.data.reader import iter_file_sequences, read_metadata, resolve_path
+    from aslfs.data.metadata import read_metadata, resolve_path
+    from aslfs.data.reader import iter_file_sequences
 
     source = Path(source)
     if source.is_file():

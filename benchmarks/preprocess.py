@@ -51,7 +51,7 @@ def _baseline(data_dir: Path) -> dict:
     import numpy as np
     import pandas as pd
 
-    from aslfs.data.reader import read_metadata
+    from aslfs.data.metadata import read_metadata
     from aslfs.landmarks import SELECTED_COLUMNS
 
     cols = list(SELECTED_COLUMNS)
@@ -81,7 +81,8 @@ def _select(data_dir: Path, out_dir: Path, workers: int) -> dict:
 def _decode_floor(data_dir: Path) -> dict:
     import pyarrow.parquet as pq
 
-    from aslfs.data.reader import BATCH_ROWS, ID_COLUMN, read_metadata
+    from aslfs.data.metadata import read_metadata
+    from aslfs.data.reader import BATCH_ROWS, ID_COLUMN
     from aslfs.landmarks import SELECTED_COLUMNS
 
     meta = read_metadata(data_dir)
@@ -144,7 +145,7 @@ def run_child(method: str, data_dir: Path, out_dir: Path, workers: int = 1) -> d
 # ------------------------------------------------------------------------------------------------------ corpus helpers
 
 def parquet_files(data_dir: Path) -> list[Path]:
-    from aslfs.data.reader import read_metadata
+    from aslfs.data.metadata import read_metadata
 
     meta = read_metadata(data_dir)
     return [data_dir / rel for rel in meta.path.unique()]

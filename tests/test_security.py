@@ -236,7 +236,7 @@ def probe(tmp_path_factory):
 
 
 def test_resolve_path_refuses_escapes(tmp_path):
-    from aslfs.data.reader import resolve_path
+    from aslfs.data.metadata import resolve_path
 
     assert resolve_path(tmp_path, "train_landmarks/1.parquet") == tmp_path / "train_landmarks" / "1.parquet"
     assert resolve_path(tmp_path, "train_landmarks/./x/../1.parquet") == tmp_path / "train_landmarks" / "1.parquet"

@@ -29,9 +29,9 @@ import pandas as pd
 
 from aslfs.atomic import atomic_dir, write_json
 from aslfs.config import SelectParams
-from aslfs.data import reader
+from aslfs.data import metadata, reader
 from aslfs.data.kaggle_format import SPLITS
-from aslfs.data.reader import Problem, Validator
+from aslfs.data.metadata import Problem, Validator
 from aslfs.data.store import REPORT_FILE, SHARD_DIR, ShardWriter, shard_path, write_index, write_meta
 from aslfs.errors import DataError
 from aslfs.landmarks import SELECTED_COLUMNS
@@ -50,7 +50,7 @@ def select_file(parquet_path: str | Path, shard_file: str | Path, expected_ids: 
         parquet_path: the landmark file.
         shard_file: the ``.npy`` shard to write (removed again if no sequence is kept).
         expected_ids: the sequence ids the metadata lists for this file (csv order).
-        on_invalid: ``error`` or ``skip`` (see :class:`aslfs.data.reader.Validator`).
+        on_invalid: ``error`` or ``skip`` (see :class:`aslfs.data.metadata.Validator`).
         ignore_ids: ids listed in the metadata but already rejected (bad phrase): read past without a complaint.
         label: name of the file in messages (default: ``parquet_path``).
 
@@ -74,12 +74,12 @@ def select_file(parquet_path: str | Path, shard_file: str | Path, expected_ids: 
             for sid, frames in reader.iter_file_sequences(path):
                 if sid not in expected:
                     if sid not in ignore:
-                        validate(reader.NOT_IN_CSV, label, sid,
+                        validate(metadata.NOT_IN_CSV, label, sid,
                                  f"{label}: sequence {sid} is in the parquet file but in no metadata csv")
                     continue
                 if not _any_finite(frames):
                     flagged.add(sid)
-                    validate(reader.ALL_NAN, label, sid,
+                    validate(metadata.ALL_NAN, label, sid,
                              f"{label}: sequence {sid}: all {len(frames)} frames are NaN in the 390 selected columns")
                     continue
                 rows[sid] = (writer.append(frames), len(frames))
@@ -87,12 +87,12 @@ def select_file(parquet_path: str | Path, shard_file: str | Path, expected_ids: 
         if on_invalid == "error":
             raise
         msg = str(err) if str(err).startswith(label) else f"{label}: {err}"
-        problems = [Problem(reader.BAD_FILE, label, sid, msg) for sid in expected_ids]
+        problems = [Problem(metadata.BAD_FILE, label, sid, msg) for sid in expected_ids]
         return {"file": label, "shard": None, "rows": {}, "frames": 0, "bytes": _size(path),
                 "problems": [asdict(p) for p in problems], "file_error": msg}
     for sid in expected_ids:
         if sid not in rows and sid not in flagged:
-            validate(reader.MISSING_FROM_PARQUET, label, sid,
+            validate(metadata.MISSING_FROM_PARQUET, label, sid,
                      f"{label}: sequence {sid} is listed in the metadata but has no rows in the file (absent or empty)")
     if not rows:
         shard_file.unlink(missing_ok=True)
@@ -125,21 +125,21 @@ def plan_files(raw_dir: str | Path, params: SelectParams) -> tuple[pd.DataFrame,
         problems found in the metadata, the resolved paths of every parquet file the metadata names).
     """
     raw_dir = Path(os.path.normpath(raw_dir))
-    meta = reader.read_metadata(raw_dir)
+    meta = metadata.read_metadata(raw_dir)
     validate = Validator(params.on_invalid)
-    good = reader.check_rows(meta, raw_dir, validate, params.max_phrase_len)
+    good = metadata.check_rows(meta, raw_dir, validate, params.max_phrase_len)
     rejected = meta[~meta.index.isin(good.index)]
     tasks = []
     for rel, group in good.groupby("path", sort=False):
         tasks.append({
-            "parquet_path": str(reader.resolve_path(raw_dir, rel)),
+            "parquet_path": str(metadata.resolve_path(raw_dir, rel)),
             "expected_ids": [int(s) for s in group.sequence_id],
             "on_invalid": params.on_invalid,
             "ignore_ids": [int(s) for s in rejected.sequence_id[rejected.path == rel]],
             "label": str(raw_dir / rel),
             "file_id": int(group.file_id.iloc[0]),
         })
-    listed = {p for p in (reader.resolve_path(raw_dir, rel) for rel in meta.path.unique()) if p is not None}
+    listed = {p for p in (metadata.resolve_path(raw_dir, rel) for rel in meta.path.unique()) if p is not None}
     return good, tasks, validate.problems, listed
 
 
@@ -201,7 +201,7 @@ def select(raw_dir: str | Path, out_dir: str | Path, params: SelectParams) -> di
 
 def build_report(raw_dir: Path, params: SelectParams, index: pd.DataFrame, results: list[dict],
                  problems: list[Problem], listed: set[Path]) -> dict:
-    skipped = {r: {"count": 0, "sequence_ids": []} for r in reader.REASONS}
+    skipped = {r: {"count": 0, "sequence_ids": []} for r in metadata.REASONS}
     for p in problems:
         entry = skipped[p.reason]
         entry["count"] += 1

@@ -45,7 +45,7 @@ def heldout_items(data: str | Path, folds_csv: str | Path | None = None, fold: i
         index = store.index.reset_index(drop=True).assign(position=lambda d: range(len(d)))
         loader = "store"
     elif data.is_dir():
-        from aslfs.data.reader import read_metadata
+        from aslfs.data.metadata import read_metadata
 
         index = read_metadata(data)
         loader = "raw"
@@ -64,7 +64,8 @@ def heldout_items(data: str | Path, folds_csv: str | Path | None = None, fold: i
                            int(row.participant_id))
 
     def from_raw():
-        from aslfs.data.reader import read_file_sequence, resolve_path
+        from aslfs.data.metadata import resolve_path
+        from aslfs.data.reader import read_file_sequence
 
         for row in index.itertuples(index=False):
             path = resolve_path(data, row.path)

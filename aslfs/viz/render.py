@@ -233,7 +233,7 @@ def synthetic_holds(data_dir: str | Path, per_char: int = 3, max_files: int = 4,
     """
     import pyarrow.parquet as pq
 
-    from aslfs.data.reader import read_metadata, resolve_path
+    from aslfs.data.metadata import read_metadata, resolve_path
 
     data_dir = Path(data_dir)
     if not (data_dir / "alignment.parquet").is_file():

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aslfs.data import reader
+from aslfs.data import metadata, reader
 from aslfs.data.kaggle_format import write_landmark_file
 from aslfs.errors import DataError
 from aslfs.landmarks import SELECTED_COLUMNS
@@ -130,7 +130,7 @@ def test_float64_columns_are_accepted(tmp_path):
 
 def test_read_metadata_both_csvs(corpus):
     root, meta, _ = corpus
-    got = reader.read_metadata(root)
+    got = metadata.read_metadata(root)
     assert list(got.columns) == ["path", "file_id", "sequence_id", "participant_id", "phrase", "is_supplemental"]
     assert got.sequence_id.tolist() == meta.sequence_id.tolist()
     assert got.is_supplemental.tolist() == meta.is_supplemental.tolist()
@@ -140,7 +140,7 @@ def test_read_metadata_both_csvs(corpus):
 def test_read_metadata_supplemental_only(tmp_path):
     rng = np.random.default_rng(0)
     write_dataset(tmp_path, [Seq(1, 1, "hello", make_frames(rng, 3), supplemental=True)])
-    got = reader.read_metadata(tmp_path)
+    got = metadata.read_metadata(tmp_path)
     assert got.is_supplemental.tolist() == [True]
 
 
@@ -159,20 +159,20 @@ def test_load_sequence(corpus):
 
 def test_missing_csv(tmp_path):
     with pytest.raises(DataError) as err:
-        reader.read_metadata(tmp_path)
+        metadata.read_metadata(tmp_path)
     assert str(tmp_path) in one_line(err) and "train.csv" in one_line(err)
 
 
 def test_missing_data_dir(tmp_path):
     with pytest.raises(DataError) as err:
-        reader.read_metadata(tmp_path / "nope")
+        metadata.read_metadata(tmp_path / "nope")
     assert "nope" in one_line(err)
 
 
 def test_csv_missing_column(tmp_path):
     (tmp_path / "train.csv").write_text("path,file_id,sequence_id,phrase\na,1,2,hi\n")
     with pytest.raises(DataError) as err:
-        reader.read_metadata(tmp_path)
+        metadata.read_metadata(tmp_path)
     assert "train.csv" in one_line(err) and "participant_id" in one_line(err)
 
 
@@ -180,7 +180,7 @@ def test_csv_non_integer_id(tmp_path):
     (tmp_path / "train.csv").write_text(
         "path,file_id,sequence_id,participant_id,phrase\nt/1.parquet,1,2,3,hi\nt/1.parquet,1,x7,3,ho\n")
     with pytest.raises(DataError) as err:
-        reader.read_metadata(tmp_path)
+        metadata.read_metadata(tmp_path)
     msg = one_line(err)
     assert "train.csv" in msg and "line 3" in msg and "sequence_id" in msg and "x7" in msg
 
@@ -189,7 +189,7 @@ def test_duplicate_sequence_id(tmp_path):
     rng = np.random.default_rng(0)
     write_dataset(tmp_path, [Seq(4, 1, "a", make_frames(rng, 2)), Seq(4, 1, "b", make_frames(rng, 2), supplemental=True)])
     with pytest.raises(DataError) as err:
-        reader.read_metadata(tmp_path)
+        metadata.read_metadata(tmp_path)
     assert "sequence 4" in one_line(err)
 
 
@@ -297,17 +297,17 @@ def test_non_contiguous_sequence(tmp_path):
     assert "sequence 1" in one_line(err) and "contiguous" in one_line(err)
 
 
-@pytest.mark.parametrize("phrase,reason", [("caf\u00e9", reader.OOV_PHRASE), ("x" * 32, reader.LONG_PHRASE),
-                                           ("", reader.EMPTY_PHRASE)])
+@pytest.mark.parametrize("phrase,reason", [("caf\u00e9", metadata.OOV_PHRASE), ("x" * 32, metadata.LONG_PHRASE),
+                                           ("", metadata.EMPTY_PHRASE)])
 def test_bad_phrases(tmp_path, phrase, reason):
     rng = np.random.default_rng(0)
     meta = write_dataset(tmp_path, [Seq(11, 1, "ok", make_frames(rng, 2)), Seq(12, 1, phrase, make_frames(rng, 2))])
-    meta = reader.read_metadata(tmp_path)
+    meta = metadata.read_metadata(tmp_path)
     with pytest.raises(DataError) as err:
-        reader.check_rows(meta, tmp_path, reader.Validator("error"))
+        metadata.check_rows(meta, tmp_path, metadata.Validator("error"))
     assert "train.csv" in one_line(err) and "sequence 12" in one_line(err)
-    v = reader.Validator("skip")
-    kept = reader.check_rows(meta, tmp_path, v)
+    v = metadata.Validator("skip")
+    kept = metadata.check_rows(meta, tmp_path, v)
     assert kept.sequence_id.tolist() == [11]
     assert [(p.reason, p.sequence_id) for p in v.problems] == [(reason, 12)]
 
@@ -315,7 +315,7 @@ def test_bad_phrases(tmp_path, phrase, reason):
 def test_phrase_of_31_characters_is_fine(tmp_path):
     rng = np.random.default_rng(0)
     write_dataset(tmp_path, [Seq(11, 1, "y" * 31, make_frames(rng, 2))])
-    assert len(reader.check_rows(reader.read_metadata(tmp_path), tmp_path, reader.Validator("error"))) == 1
+    assert len(metadata.check_rows(metadata.read_metadata(tmp_path), tmp_path, metadata.Validator("error"))) == 1
 
 
 def test_path_escaping_the_data_dir(tmp_path):
@@ -326,12 +326,12 @@ def test_path_escaping_the_data_dir(tmp_path):
     rows = pd.concat([meta, pd.DataFrame([{"path": "../outside.parquet", "file_id": 5, "sequence_id": 12,
                                            "participant_id": 1, "phrase": "ok"}])])
     rows.drop(columns="is_supplemental").to_csv(root / "train.csv", index=False)
-    meta = reader.read_metadata(root)
+    meta = metadata.read_metadata(root)
     with pytest.raises(DataError) as err:
-        reader.check_rows(meta, root, reader.Validator("error"))
+        metadata.check_rows(meta, root, metadata.Validator("error"))
     assert "sequence 12" in one_line(err) and "../outside.parquet" in one_line(err)
-    assert reader.resolve_path(root, "/etc/passwd") is None
-    assert reader.resolve_path(root, "train_landmarks/../train_landmarks/1.parquet") is not None
+    assert metadata.resolve_path(root, "/etc/passwd") is None
+    assert metadata.resolve_path(root, "train_landmarks/../train_landmarks/1.parquet") is not None
     with pytest.raises(DataError) as err:
         reader.load_sequence(root, 12)
     assert "leaves the data directory" in one_line(err)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aslfs.config import SelectParams
-from aslfs.data import reader
+from aslfs.data import metadata
 from aslfs.data.kaggle_format import write_landmark_file
 from aslfs.data.normalize import normalize_np, normalize_store
 from aslfs.data.select import select
@@ -194,15 +194,15 @@ def test_skip_counts_every_problem(tmp_path):
     root, good = _messy(tmp_path)
     report = select(root, tmp_path / "sel", SKIP)
     sk = {k: v["sequence_ids"] for k, v in report["skipped"].items() if v["count"]}
-    assert sk == {reader.OOV_PHRASE: [2], reader.LONG_PHRASE: [5], reader.BAD_PATH: [10],
-                  reader.ALL_NAN: [4], reader.NOT_IN_CSV: [9], reader.MISSING_FROM_PARQUET: [7, 8]}
+    assert sk == {metadata.OOV_PHRASE: [2], metadata.LONG_PHRASE: [5], metadata.BAD_PATH: [10],
+                  metadata.ALL_NAN: [4], metadata.NOT_IN_CSV: [9], metadata.MISSING_FROM_PARQUET: [7, 8]}
     assert report["skipped_total"] == 7 and report["sequences"] == 3
     store = SequenceStore(tmp_path / "sel")
     assert store.index.sequence_id.tolist() == [1, 3, 6]
     np.testing.assert_array_equal(store.load_id(3), selected(good[3]))
     assert all("\n" not in m for m in report["messages"]) and len(report["messages"]) == 7
     saved = json.loads((tmp_path / "sel" / "report.json").read_text())
-    assert saved["skipped"][reader.MISSING_FROM_PARQUET]["count"] == 2
+    assert saved["skipped"][metadata.MISSING_FROM_PARQUET]["count"] == 2
 
 
 def _one_problem(root, kind):
@@ -232,10 +232,10 @@ def _one_problem(root, kind):
         pd.concat([meta.drop(columns="is_supplemental"), pd.DataFrame(csv_extra)]).to_csv(root / "train.csv", index=False)
 
 
-CASES = {"oov": (reader.OOV_PHRASE, "train.csv"), "long": (reader.LONG_PHRASE, "train.csv"),
-         "all_nan": (reader.ALL_NAN, "1.parquet"), "empty": (reader.MISSING_FROM_PARQUET, "1.parquet"),
-         "absent": (reader.MISSING_FROM_PARQUET, "1.parquet"), "orphan": (reader.NOT_IN_CSV, "1.parquet"),
-         "escape": (reader.BAD_PATH, "train.csv")}
+CASES = {"oov": (metadata.OOV_PHRASE, "train.csv"), "long": (metadata.LONG_PHRASE, "train.csv"),
+         "all_nan": (metadata.ALL_NAN, "1.parquet"), "empty": (metadata.MISSING_FROM_PARQUET, "1.parquet"),
+         "absent": (metadata.MISSING_FROM_PARQUET, "1.parquet"), "orphan": (metadata.NOT_IN_CSV, "1.parquet"),
+         "escape": (metadata.BAD_PATH, "train.csv")}
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))
@@ -265,7 +265,7 @@ def test_bad_file_is_an_error_or_a_counted_skip(tmp_path):
         select(root, tmp_path / "sel", STRICT)
     assert "2.parquet" in str(err.value) and "\n" not in str(err.value)
     report = select(root, tmp_path / "sel", SKIP)
-    assert report["skipped"][reader.BAD_FILE]["sequence_ids"] == [2, 3]
+    assert report["skipped"][metadata.BAD_FILE]["sequence_ids"] == [2, 3]
     assert report["files"] == 1 and len(report["files_failed"]) == 2
     assert any("3.parquet" in m and "not found" in m for m in report["files_failed"])
     assert SequenceStore(tmp_path / "sel").index.sequence_id.tolist() == [1]

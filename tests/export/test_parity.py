@@ -72,7 +72,8 @@ def test_parity_on_the_embedded_synthetic_data(recognizer, members, tmp_path):
     """Realistic landmarks (the ``synth`` generator: real handshapes, MediaPipe-like dropouts), read from
     competition-format files exactly as the harness reads them."""
     from aslfs.config import SynthParams
-    from aslfs.data.reader import iter_file_sequences, read_metadata
+    from aslfs.data.metadata import read_metadata
+    from aslfs.data.reader import iter_file_sequences
     from aslfs.data.synth.dataset import generate
     from aslfs.export.keras_predict import keras_ensemble_predict
 

@@ -22,6 +22,9 @@ _DEFAULTS = {
     "DVC_NO_ANALYTICS": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_UI_ENABLED": "true",
+    # a stage run on its own starts Prefect's temporary server; Prefect gives it 20 s, which a busy 2-core machine
+    # can exceed on a first start (new database), failing the stage before any work
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "KERAS_BACKEND": "tensorflow",
 }

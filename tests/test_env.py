@@ -67,7 +67,6 @@ def test_a_stage_flow_prints_its_own_lines_and_failures_but_not_prefects_routine
     import os
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_URL")}
-    environ["PREFECT_HOME"] = str(tmp_path / "prefect")
     proc = subprocess.run([sys.executable, "-c", FLOW_SCRIPT], capture_output=True, text=True, timeout=300,
                           cwd=tmp_path, env=environ)
     out = proc.stdout + proc.stderr

@@ -8,7 +8,7 @@ from aslfs.data.store import SequenceStore
 from aslfs.data.targets import shift_right
 from aslfs.training.loader import SequenceBatches, bucket_length, normalize_buckets
 from aslfs.training.tables import build_tables, read_folds
-from tests.training.fixtures import make_store
+from tests.training.fixtures import make_store, tiny_round1_params
 
 MAX_LEN = 64
 BUCKETS = (16, 32, 48)
@@ -164,3 +164,29 @@ def test_build_tables(data, tmp_path):
     assert train2.score.between(0, 1).all()
     with pytest.raises(Exception, match="fold 9"):
         build_tables(store.index, folds, 1, 9)
+
+
+def test_trainer_draws_cutmix_partners_from_the_training_rows(data, monkeypatch):
+    """The training loader the trainer builds takes its CutMix partners from the training table (docs/reference.md
+    §1.8), never from validation rows: its pool is exactly the training rows, and every draw is one of them."""
+    from aslfs.config import parse_params
+    from aslfs.training import trainer
+
+    store, folds = data
+    p = parse_params(tiny_round1_params(1))
+    train, val = build_tables(store.index, folds, 1, 0, min_seq_len=1)
+    assert not set(train.store_pos) & set(val.store_pos)
+    rp, model_config = trainer._check_settings(1, p.train, p.sampling, None)
+    *_, batches, val_batches = trainer._build(model_config, store, train, val, 1, rp, p.train, p.augment,
+                                              p.sampling, 0, 0, False)
+    assert sorted(batches._partner_pos.tolist()) == sorted(train.store_pos.tolist())
+    loaded = []
+    monkeypatch.setattr(batches.store, "load", lambda pos: loaded.append(pos))
+    rng = np.random.default_rng(0)
+    for row in range(len(train)):
+        draw = batches._partner_fn(row)
+        assert draw is not None, f"training row {row} has no partner pool"
+        for _ in range(5):
+            draw(rng)
+    val_pos, train_pos = set(val.store_pos.tolist()), set(train.store_pos.tolist())
+    assert loaded and set(loaded) <= train_pos and not set(loaded) & val_pos

@@ -2,8 +2,15 @@
 
 Conventions: ids follow ``aslfs.vocab`` (pad 59, start 60, end 61); a decoder is an
 ``aslfs.models.decoder.SpeechTransformerDecoder``; ``encoder_padding_mask`` is bool ``(B, T)`` with ``True`` = real
-frame. ``greedy_attention_decode`` and ``ctc_greedy_decode_ops`` use ``keras.ops`` only (static-shape loop state), so they
-run eagerly, under ``tf.function(jit_compile=True)``/``jax.jit``, and inside a TFLite export.
+frame. ``greedy_attention_decode`` and ``ctc_greedy_decode_ops`` use ``keras.ops`` only (static-shape loop state),
+so they run eagerly, under ``tf.function(jit_compile=True)``/``jax.jit``, and inside a TFLite export.
+
+Names. The *decoder* is a part of the model: ``SpeechTransformerDecoder``, a stack of
+``aslfs.layers.decoder_block.DecoderBlock`` (the model's ``decoder``; its ``backward_decoder`` only adds a training
+loss). *Decoding* is this module's algorithms that turn a model's outputs into token ids: ``greedy_attention_decode``
+runs the decoder token by token over the encoder output (with caches; ``greedy_attention_decode_uncached`` is its
+oracle), ``ctc_greedy_decode`` / ``ctc_greedy_decode_ops`` read the CTC head's logits. Which head an exported model
+decodes with is the params key ``export.head`` (``attention`` or ``ctc``).
 
 TFLite notes (checked by ``tests/test_decoding.py``, TF 2.21, builtin ops only):
 - The ``ops.while_loop`` with a data-dependent condition (early stop) converts to a TFLite ``WHILE`` and stops early
@@ -26,7 +33,7 @@ from aslfs.vocab import DUMMY_PHRASE, END_ID, MAX_TARGET_LEN, PAD_ID, START_ID, 
 
 __all__ = [
     "greedy_attention_decode",
-    "greedy_decode_uncached",
+    "greedy_attention_decode_uncached",
     "tokens_to_text",
     "ctc_greedy_decode",
     "ctc_greedy_decode_ops",
@@ -206,7 +213,7 @@ def _loop_body(decoders, cross_caches, masks, weights, pad_row, pad_id, end_id, 
     return body
 
 
-def greedy_decode_uncached(
+def greedy_attention_decode_uncached(
     decoders,
     encoder_outputs,
     encoder_padding_masks=None,
@@ -221,10 +228,11 @@ def greedy_decode_uncached(
 ):
     """Reference-style greedy decoding (docs/reference.md §6.1): re-run every decoder on the whole prefix each step.
 
-    Same arguments and results as ``greedy_attention_decode``; eager Python loop, numpy results. It documents the reference
-    behaviour and is the oracle of the cache test. One difference from the PyTorch reference: after a sequence's end
-    id we feed pad (as ``greedy_attention_decode`` does) where the reference feeds its argmax; with causal attention this does
-    not change any token up to and including the end id, which is all that the reference keeps.
+    Same arguments and results as ``greedy_attention_decode``; eager Python loop, numpy results. It documents the
+    reference behaviour and is the oracle of the cache test. One difference from the PyTorch reference: after a
+    sequence's end id we feed pad (as ``greedy_attention_decode`` does) where the reference feeds its argmax; with
+    causal attention this does not change any token up to and including the end id, which is all that the reference
+    keeps.
     """
     decoders, encoder_outputs, masks, weights, vocab_size = _as_members(
         decoders, encoder_outputs, encoder_padding_masks, weights

@@ -22,7 +22,7 @@ from aslfs.decoding import (
     ctc_greedy_decode,
     ctc_greedy_decode_ops,
     greedy_attention_decode,
-    greedy_decode_uncached,
+    greedy_attention_decode_uncached,
     tokens_to_text,
 )
 from aslfs.models.decoder import SpeechTransformerDecoder
@@ -98,7 +98,7 @@ def test_cached_greedy_equals_uncached_on_a_ragged_batch():
     decoder = make_decoder(32, seed=0)
     enc, mask = encoder_batch(32, LENGTHS, 12, seed=0)
     cached = greedy_attention_decode([decoder], [enc], [mask], return_num_steps=True)
-    uncached = greedy_decode_uncached([decoder], [enc], [mask], return_num_steps=True)
+    uncached = greedy_attention_decode_uncached([decoder], [enc], [mask], return_num_steps=True)
     _assert_decodes_equal(cached, uncached)
     assert int(_np(cached[2])) == uncached[2]
     tokens = _np(cached[0])
@@ -119,7 +119,7 @@ def test_early_stop_and_pads_after_the_end(stopping):
     np.testing.assert_array_equal(np.argmax(logits, -1), tokens)
     for b, end in enumerate(ends):
         np.testing.assert_array_equal(logits[b, end + 1 :], np.eye(63, dtype=np.float32)[[PAD_ID] * (32 - end)])
-    _assert_decodes_equal((tokens, logits), greedy_decode_uncached(decoder, enc, mask))
+    _assert_decodes_equal((tokens, logits), greedy_attention_decode_uncached(decoder, enc, mask))
     # without early stop the loop runs all 33 steps and gives the same result
     full = greedy_attention_decode(decoder, enc, mask, early_stop=False, return_num_steps=True)
     assert int(_np(full[2])) == 33
@@ -185,7 +185,7 @@ def test_greedy_decode_under_tf_xla_jit(stopping):
 
     tokens, logits, steps = run(tf.constant(enc), tf.constant(mask))
     assert int(steps) == max(ends) + 1
-    _assert_decodes_equal((tokens, logits), greedy_decode_uncached(decoder, enc, mask))
+    _assert_decodes_equal((tokens, logits), greedy_attention_decode_uncached(decoder, enc, mask))
 
     @tf.function(jit_compile=True)
     def forced(enc, mask):
@@ -241,7 +241,7 @@ def test_greedy_decode_on_jax_eager_and_jit():
     # the same numpy weights decode alike on the TensorFlow backend (uncached oracle)
     if keras.backend.backend() == "tensorflow":
         enc, mask = encoder_batch(32, LENGTHS, 12, seed=0)
-        ref_tokens, ref_logits, ref_steps = greedy_decode_uncached(
+        ref_tokens, ref_logits, ref_steps = greedy_attention_decode_uncached(
             make_decoder(32, seed=0), enc, mask, return_num_steps=True
         )
         assert ref_tokens.tolist() == result["tokens"] and ref_steps == result["steps"]
@@ -361,7 +361,7 @@ def test_greedy_decode_exports_to_tflite_with_builtin_ops(tmp_path, stopping):
     for b in range(len(LENGTHS)):  # every row: dynamic T, data-dependent early stop
         frames = enc[b, : mask[b].sum()]
         out = runner(encoder_output=frames)
-        ref_tokens, ref_logits, ref_steps = greedy_decode_uncached(decoder, frames[None], None, return_num_steps=True)
+        ref_tokens, ref_logits, ref_steps = greedy_attention_decode_uncached(decoder, frames[None], None, return_num_steps=True)
         np.testing.assert_array_equal(out["tokens"], ref_tokens[0])
         np.testing.assert_allclose(out["logits"], ref_logits[0], rtol=1e-4, atol=1e-4)
         assert int(out["steps"]) == ref_steps == ends[b] + 1  # the loop stopped early inside TFLite

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -101,8 +102,6 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
     """
     import mlflow
 
-    from aslfs.serving.pyfunc import TFLitePhraseModel
-
     submission_dir = Path(submission_dir)
     tflite, args = _submission_files(submission_dir)
     sha = file_sha256(tflite)
@@ -112,15 +111,10 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
     active = mlflow.active_run()
     if active is None:
         raise AslfsError("register_submission needs an active MLflow run (use aslfs.tracking.start_run)")
-    info = mlflow.pyfunc.log_model(
-        name="tflite-model",
-        python_model=TFLitePhraseModel(),
-        artifacts={"model": str(tflite), "inference_args": str(args)},
-        pip_requirements=["ai-edge-litert", "numpy", "pandas"],
-        registered_model_name=name,
-        await_registration_for=60,
-        model_config={"threads": 2},
-    )
+    with warnings.catch_warnings():
+        # the signature takes any input on purpose (see aslfs.serving.pyfunc.signature): no example to give
+        warnings.filterwarnings("ignore", message=".*An input example was not provided")
+        info = _log_pyfunc(tflite, args, name)
     version = str(info.registered_model_version)
     mlclient = client()
     all_tags = {SHA_TAG: sha, "aslfs.bytes": tflite.stat().st_size, **(tags or {})}
@@ -128,6 +122,23 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
         mlclient.set_model_version_tag(name, version, key, str(value))
     return RegisteredVersion(name=name, version=version, run_id=active.info.run_id, sha256=sha,
                              uri=f"models:/{name}/{version}")
+
+
+def _log_pyfunc(tflite: Path, args: Path, name: str):
+    import mlflow
+
+    from aslfs.serving.pyfunc import TFLitePhraseModel, signature
+
+    return mlflow.pyfunc.log_model(
+        name="tflite-model",
+        python_model=TFLitePhraseModel(),
+        artifacts={"model": str(tflite), "inference_args": str(args)},
+        pip_requirements=["ai-edge-litert", "numpy", "pandas"],
+        registered_model_name=name,
+        await_registration_for=60,
+        model_config={"threads": 2},
+        signature=signature(),
+    )
 
 
 def find_version(sha256: str, name: str = MODEL_NAME) -> RegisteredVersion | None:

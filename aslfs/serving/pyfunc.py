@@ -139,7 +139,14 @@ class TFLitePhraseModel(mlflow.pyfunc.PythonModel):
     """Pyfunc that loads the ``model.tflite`` artifact and maps landmark frames to phrases.
 
     ``model_config`` may set ``threads`` (interpreter threads, default 2).
+
+    ``predict`` has no type hint on purpose: no MLflow type hint describes its input (an array, nested lists of
+    ragged sequences or a DataFrame), and a hint would make MLflow validate and convert the input before
+    :func:`split_sequences` sees it (a ``list[...]`` hint rejects arrays and keeps one DataFrame column). MLflow's
+    hint-based validation is therefore switched off for this class, which also drops its "Add type hints" warning.
     """
+
+    _skip_type_hint_validation = True  # MLflow's switch (also used by its ChatModel): no hint-based validation
 
     def load_context(self, context):
         from aslfs.export.runtime import TFLiteRecognizer

@@ -173,3 +173,19 @@ def test_server_answers_malformed_input_with_400_and_one_line(served, value, mes
     assert "stack_trace" not in body and "Traceback" not in json.dumps(body)
     with pytest.raises(Exception, match=r"^" + __import__("re").escape(message) + r"$"):
         model.predict(_malformed(value))
+
+
+def test_serve_reports_bad_arguments_in_one_line(tmp_path):
+    from aslfs.errors import DataError
+    from aslfs.serving import server
+
+    with pytest.raises(DataError, match=r"^--port 0: not a TCP port$"):
+        server.prepare("models:/asl-fingerspelling@champion", 0)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}", "ASLFS_ROOT": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "stages.cli", "serve", "models:/asl-fingerspelling@champion"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "aslfs serve: error: models:/asl-fingerspelling@champion: cannot load the model "
+        "(Registered Model with name=asl-fingerspelling not found)"]

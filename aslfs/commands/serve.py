@@ -18,8 +18,9 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from aslfs.serving.server import serve
+    from aslfs.serving import server
 
+    argv, environ = server.prepare(args.model_uri, args.port, args.host, args.workers)
     print(f"serving {args.model_uri} on http://{args.host}:{args.port} (POST /invocations; Ctrl-C stops)", flush=True)
-    serve(args.model_uri, args.port, args.host, args.workers)
+    server.exec_server(argv, environ)
     return 0

@@ -48,15 +48,21 @@ def check_model(model_uri: str) -> None:
         raise DataError(f"{model_uri}: not a pyfunc model (flavours: {', '.join(sorted(info.flavors))})")
 
 
-def serve(model_uri: str, port: int, host: str = HOST, workers: int = 1) -> None:
-    """Replace the current process by the scoring server (returns only on error)."""
+def prepare(model_uri: str, port: int, host: str = HOST, workers: int = 1) -> tuple[list[str], dict[str, str]]:
+    """Check the arguments and the model (one-line errors), then return the server's argv and environment."""
     from aslfs import env
 
-    env.setup()  # telemetry off, quiet TensorFlow, for the server process too
+    env.setup()  # telemetry off, quiet TensorFlow: the server inherits the environment
     if not 0 < port < 65536:
         raise DataError(f"--port {port}: not a TCP port")
+    if workers < 1:
+        raise DataError(f"--workers {workers}: must be at least 1")
     check_model(model_uri)
-    argv, environ = serve_command(model_uri, port, host, workers)
+    return serve_command(model_uri, port, host, workers)
+
+
+def exec_server(argv: list[str], environ: dict[str, str]) -> None:
+    """Replace the current process by the scoring server (signals then reach it directly; returns only on error)."""
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(argv[0], argv, environ)

@@ -27,6 +27,10 @@ CHAMPION = "champion"
 SHA_TAG = "aslfs.sha256"
 SCORE_TAG = "aslfs.score"
 SCORE_KEY_TAG = "aslfs.score_key"
+#: version tag: the pyfunc wrapping's format. Format 2 logs a signature that lets MLflow's scoring server pass ragged
+#: batches through (:func:`aslfs.serving.pyfunc.signature`); a version without it is logged again when registered.
+PYFUNC_TAG = "aslfs.pyfunc_format"
+PYFUNC_FORMAT = "2"
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
     """Log ``submission_dir`` as a TFLite pyfunc in the active MLflow run and register it as a new version of ``name``.
 
     Call it inside :func:`aslfs.tracking.start_run`. When a version with the same file hash exists already, that
-    version is returned and nothing new is logged (re-running an unchanged export does not pile up versions).
+    version is returned and nothing new is logged (re-running an unchanged export does not pile up versions), unless
+    it was logged in an older pyfunc format (tag :data:`PYFUNC_TAG`): then a new version is logged.
 
     Args:
         submission_dir: the folder holding ``model.tflite`` and ``inference_args.json``.
@@ -106,7 +111,7 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
     tflite, args = _submission_files(submission_dir)
     sha = file_sha256(tflite)
     existing = find_version(sha, name)
-    if existing is not None:
+    if existing is not None and _version_tags(existing).get(PYFUNC_TAG) == PYFUNC_FORMAT:
         return existing
     active = mlflow.active_run()
     if active is None:
@@ -117,11 +122,15 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
         info = _log_pyfunc(tflite, args, name)
     version = str(info.registered_model_version)
     mlclient = client()
-    all_tags = {SHA_TAG: sha, "aslfs.bytes": tflite.stat().st_size, **(tags or {})}
+    all_tags = {SHA_TAG: sha, PYFUNC_TAG: PYFUNC_FORMAT, "aslfs.bytes": tflite.stat().st_size, **(tags or {})}
     for key, value in all_tags.items():
         mlclient.set_model_version_tag(name, version, key, str(value))
     return RegisteredVersion(name=name, version=version, run_id=active.info.run_id, sha256=sha,
                              uri=f"models:/{name}/{version}")
+
+
+def _version_tags(version: RegisteredVersion) -> dict:
+    return client().get_model_version(version.name, version.version).tags or {}
 
 
 def _log_pyfunc(tflite: Path, args: Path, name: str):

@@ -103,7 +103,8 @@ def _post(url: str, body) -> tuple[int, dict]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A probe submission registered as the champion in a temporary store, served by ``aslfs serve`` on a free port;
-    yields (invocations URL, the pyfunc loaded in this process)."""
+    yields (invocations URL, the pyfunc loaded in this process, the submission folder). The store stays the module's
+    until teardown."""
     import mlflow
 
     from aslfs import registry, tracking
@@ -137,7 +138,7 @@ def served(tmp_path_factory):
                     raise AssertionError(f"aslfs serve did not answer /ping (exit {proc.poll()}):\n"
                                          + (root / "serve.log").read_text(errors="replace")[-3000:])
                 time.sleep(0.5)
-            yield base + "/invocations", model
+            yield base + "/invocations", model, submission
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -151,7 +152,7 @@ def served(tmp_path_factory):
 
 
 def test_server_answers_one_sequence_and_a_ragged_batch(served):
-    url, model = served
+    url, model, _ = served
     one = _frames(123)
     status, body = _post(url, {"inputs": one.tolist()})
     assert status == 200 and body == {"predictions": [probe_phrase(123)]}
@@ -166,7 +167,7 @@ def test_server_answers_one_sequence_and_a_ragged_batch(served):
 
 @pytest.mark.parametrize("value,message", MALFORMED[:5], ids=[m for _, m in MALFORMED[:5]])
 def test_server_answers_malformed_input_with_400_and_one_line(served, value, message):
-    url, model = served
+    url, model, _ = served
     status, body = _post(url, {"inputs": _malformed(value)})
     assert status == 400
     assert body["message"] == message
@@ -189,3 +190,20 @@ def test_serve_reports_bad_arguments_in_one_line(tmp_path):
     assert proc.stderr.splitlines() == [
         "aslfs serve: error: models:/asl-fingerspelling@champion: cannot load the model "
         "(Registered Model with name=asl-fingerspelling not found)"]
+
+
+def test_a_version_logged_in_an_older_pyfunc_format_is_logged_again(served):
+    """Runs last: it adds versions to the module's store (the served champion stays version 1)."""
+    from aslfs import registry, tracking
+
+    _, _, submission = served
+    client = registry.client()
+    assert client.get_model_version("asl-fingerspelling", "1").tags[registry.PYFUNC_TAG] == registry.PYFUNC_FORMAT
+    with tracking.start_run("export", kind="export"):
+        assert registry.register_submission(submission).version == "1"  # same file, same format: reused
+    client.delete_model_version_tag("asl-fingerspelling", "1", registry.PYFUNC_TAG)  # as logged before format 2
+    with tracking.start_run("export", kind="export"):
+        again = registry.register_submission(submission)
+    assert again.version == "2"
+    assert client.get_model_version("asl-fingerspelling", "2").tags[registry.PYFUNC_TAG] == registry.PYFUNC_FORMAT
+    assert registry.find_version(again.sha256).version == "2"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +27,10 @@ CHAMPION = "champion"
 SHA_TAG = "aslfs.sha256"
 SCORE_TAG = "aslfs.score"
 SCORE_KEY_TAG = "aslfs.score_key"
+#: version tag: the pyfunc wrapping's format. Format 2 logs a signature that lets MLflow's scoring server pass ragged
+#: batches through (:func:`aslfs.serving.pyfunc.signature`); a version without it is logged again when registered.
+PYFUNC_TAG = "aslfs.pyfunc_format"
+PYFUNC_FORMAT = "2"
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,8 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
     """Log ``submission_dir`` as a TFLite pyfunc in the active MLflow run and register it as a new version of ``name``.
 
     Call it inside :func:`aslfs.tracking.start_run`. When a version with the same file hash exists already, that
-    version is returned and nothing new is logged (re-running an unchanged export does not pile up versions).
+    version is returned and nothing new is logged (re-running an unchanged export does not pile up versions), unless
+    it was logged in an older pyfunc format (tag :data:`PYFUNC_TAG`): then a new version is logged.
 
     Args:
         submission_dir: the folder holding ``model.tflite`` and ``inference_args.json``.
@@ -101,18 +107,38 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
     """
     import mlflow
 
-    from aslfs.serving.pyfunc import TFLitePhraseModel
-
     submission_dir = Path(submission_dir)
     tflite, args = _submission_files(submission_dir)
     sha = file_sha256(tflite)
     existing = find_version(sha, name)
-    if existing is not None:
+    if existing is not None and _version_tags(existing).get(PYFUNC_TAG) == PYFUNC_FORMAT:
         return existing
     active = mlflow.active_run()
     if active is None:
         raise AslfsError("register_submission needs an active MLflow run (use aslfs.tracking.start_run)")
-    info = mlflow.pyfunc.log_model(
+    with warnings.catch_warnings():
+        # the signature takes any input on purpose (see aslfs.serving.pyfunc.signature): no example to give
+        warnings.filterwarnings("ignore", message=".*An input example was not provided")
+        info = _log_pyfunc(tflite, args, name)
+    version = str(info.registered_model_version)
+    mlclient = client()
+    all_tags = {SHA_TAG: sha, PYFUNC_TAG: PYFUNC_FORMAT, "aslfs.bytes": tflite.stat().st_size, **(tags or {})}
+    for key, value in all_tags.items():
+        mlclient.set_model_version_tag(name, version, key, str(value))
+    return RegisteredVersion(name=name, version=version, run_id=active.info.run_id, sha256=sha,
+                             uri=f"models:/{name}/{version}")
+
+
+def _version_tags(version: RegisteredVersion) -> dict:
+    return client().get_model_version(version.name, version.version).tags or {}
+
+
+def _log_pyfunc(tflite: Path, args: Path, name: str):
+    import mlflow
+
+    from aslfs.serving.pyfunc import TFLitePhraseModel, signature
+
+    return mlflow.pyfunc.log_model(
         name="tflite-model",
         python_model=TFLitePhraseModel(),
         artifacts={"model": str(tflite), "inference_args": str(args)},
@@ -120,14 +146,8 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
         registered_model_name=name,
         await_registration_for=60,
         model_config={"threads": 2},
+        signature=signature(),
     )
-    version = str(info.registered_model_version)
-    mlclient = client()
-    all_tags = {SHA_TAG: sha, "aslfs.bytes": tflite.stat().st_size, **(tags or {})}
-    for key, value in all_tags.items():
-        mlclient.set_model_version_tag(name, version, key, str(value))
-    return RegisteredVersion(name=name, version=version, run_id=active.info.run_id, sha256=sha,
-                             uri=f"models:/{name}/{version}")
 
 
 def find_version(sha256: str, name: str = MODEL_NAME) -> RegisteredVersion | None:

@@ -10,6 +10,7 @@ COMMANDS: dict[str, str] = {
     "render": "draw one sequence as an animated GIF or a contact sheet PNG",
     "demo": "run the demo pipeline (dvc repro on the demo profile) and print the summary",
     "profile": "rewrite params.yaml from a profile: demo, ci or kaggle-1st",
+    "serve": "serve a registered model over HTTP with MLflow's scoring server (127.0.0.1)",
     "servers": "start, stop or show local Prefect and MLflow servers (127.0.0.1)",
 }
 

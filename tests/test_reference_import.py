@@ -1,7 +1,8 @@
 """Import of 1st-place reference checkpoints: parity with outputs of the reference code, and bad input.
 
-The fixtures were written by ``scripts/reference_parity.py --small --write-fixture`` running the reference code
-(cfg_1 / cfg_2 at 2 blocks, D = 32, random weights and BatchNorm statistics) on a padded batch of mixed lengths.
+The fixtures were written by ``scripts/reference_parity.py --small --sequences 12 --write-fixture`` running the
+reference code (cfg_1 / cfg_2 at 2 blocks, D = 32, perturbed random weights and BatchNorm statistics) on a padded batch
+of mixed lengths; the round-1 run also wrote ``reference_round1_small_ddp.pth`` (``--write-ddp-pth``).
 """
 
 from __future__ import annotations

@@ -90,12 +90,22 @@ def backward_labels(labels: Sequence[np.ndarray] | np.ndarray, pad_fixed: bool =
 
 
 def collate_backward(labels: Sequence[np.ndarray] | np.ndarray, rng: np.random.Generator | None = None,
-                     p: float = 0.0, pad_fixed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                     p: float = 0.0, pad_fixed: bool = False,
+                     length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Backward labels and backward decoder input for one batch (round 2, training only).
 
     Returns ``(bwd_labels, bwd_decoder_input)``, both int32 (B, L): :func:`backward_labels`, and the same with
     decoder-input masking (probability ``p``, drawn over the whole (B, L) array as the reference does) shifted right
     with the start token. Faithful ``L`` varies with the batch (≤ 33); ``pad_fixed`` gives L = 33.
+
+    ``length``: pad both arrays on with :data:`BACKWARD_PAD_ID` to this many positions (static shapes for the
+    training loader). The decoder is causal, so the extra positions change no logit before them; the loss scores
+    only the first ``L`` (:mod:`aslfs.training.losses`).
     """
     bwd = backward_labels(labels, pad_fixed=pad_fixed)
-    return bwd, decoder_input_ids(bwd, rng, p)
+    bwd_in = decoder_input_ids(bwd, rng, p)
+    if length is not None and bwd.shape[1] < length:
+        extra = ((0, 0), (0, int(length) - bwd.shape[1]))
+        bwd = np.pad(bwd, extra, constant_values=BACKWARD_PAD_ID)
+        bwd_in = np.pad(bwd_in, extra, constant_values=BACKWARD_PAD_ID)
+    return bwd, bwd_in

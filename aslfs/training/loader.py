@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from aslfs.data.sample import MAX_LEN, PartnerSampler, make_eval_sample, make_train_sample, round2_epoch_indices
-from aslfs.data.targets import BACKWARD_PAD_ID, collate_backward
+from aslfs.data.targets import collate_backward
 from aslfs.vocab import MAX_TARGET_LEN
 
 #: Columns a batch table must have (one row per sequence; ``store_pos`` is the row's position in the store).
@@ -274,11 +274,9 @@ class SequenceBatches(keras.utils.PyDataset):
         labels = np.stack([s["labels"] for s in samples]).astype(np.int32)
         y = {"token_ids": labels, "score": np.array([s["score"] for s in samples], np.float32)}
         if self.backward:
-            bwd, bwd_in = collate_backward(labels, rng, self.decoder_mask_p, pad_fixed=self.backward_pad_fixed)
-            if bwd.shape[1] < MAX_TARGET_LEN:  # static shape: pad to 33 (not scored, see aslfs.training.losses)
-                extra = ((0, 0), (0, MAX_TARGET_LEN - bwd.shape[1]))
-                bwd = np.pad(bwd, extra, constant_values=BACKWARD_PAD_ID)
-                bwd_in = np.pad(bwd_in, extra, constant_values=BACKWARD_PAD_ID)
+            # static shape: padded on to 33 (not scored, see aslfs.training.losses)
+            bwd, bwd_in = collate_backward(labels, rng, self.decoder_mask_p, pad_fixed=self.backward_pad_fixed,
+                                           length=MAX_TARGET_LEN)
             x["backward_decoder_input_ids"] = bwd_in
             y["backward_token_ids"] = bwd
         return x, y

@@ -186,6 +186,11 @@ class TrainRoundParams(Section):
     mixed_precision: Literal["auto", "on", "off"] = "off"
     #: Evaluate (greedy decoding of the validation fold) every this many epochs, and after the last one.
     eval_every: int = Field(10, ge=1)
+    #: Fine-tuning: start from the weights of this model instead of a random initialisation: a ``.keras`` file (a
+    #: reference checkpoint imported with ``aslfs import-checkpoint``) or a run folder. Its architecture must be this
+    #: round's (``preset`` + ``model_overrides``); the optimizer and schedule start fresh. Relative paths are taken
+    #: from the project root; the file's bytes are part of the run's identity (resume, data version). null = random.
+    init_weights: str | None = None
 
     def architecture(self):
         """The :class:`~aslfs.models.config.ModelConfig` of this round: ``preset`` with ``model_overrides``."""

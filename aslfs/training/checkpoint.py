@@ -128,3 +128,45 @@ def model_path(out_dir: str | Path) -> Path:
 def restore_weights(out_dir: str | Path, model) -> None:
     """Load the checkpoint's weights and optimizer state into ``model`` (already compiled, optimizer built)."""
     model.load_weights(model_path(out_dir))
+
+
+def load_initial_weights(net, source: str | os.PathLike, where: str) -> int:
+    """Start ``net`` (a built :class:`~aslfs.models.fingerspeller.FingerSpeller`) from the weights of another model
+    (fine-tuning): a ``.keras`` file (``aslfs import-checkpoint``'s output) or a run folder (its ``model.keras``).
+
+    Every weight of ``net`` must be in the file under the same path with the same shape, and the file must hold no
+    other weight: the two architectures are the same, whatever their dropout or training settings. Weights are cast to
+    ``net``'s variable dtypes. Returns the number of tensors set.
+
+    Raises:
+        DataError: one line naming ``where`` (the params key), the file and the first difference; ``net`` is unchanged.
+    """
+    import keras
+
+    from aslfs.errors import DataError
+    from aslfs.runs import Run
+
+    run = Run(Path(source))
+    path = run.model_file
+    if not (run.standalone or path.is_file()):
+        raise DataError(f"{where}: {source}: neither a .keras model file nor a run folder holding {path.name}")
+    try:
+        donor = run.load_model()
+    except DataError as err:
+        raise DataError(f"{where}: {err}") from None
+    given = {w.path: w for w in donor.weights}
+    wanted = {w.path: w for w in net.weights}
+    missing = [p for p in wanted if p not in given]
+    extra = [p for p in given if p not in wanted]
+    if missing or extra:
+        detail = (f"lacks {len(missing)} weight(s) of this round's model, first '{missing[0]}'" if missing
+                  else f"holds {len(extra)} weight(s) this round's model lacks, first '{extra[0]}'")
+        raise DataError(f"{where}: {path}: another architecture ({detail}); set the round's preset and "
+                        "model_overrides to the file's")
+    for key, variable in wanted.items():
+        if tuple(given[key].shape) != tuple(variable.shape):
+            raise DataError(f"{where}: {path}: weight '{key}' has shape {tuple(given[key].shape)}, this round's "
+                            f"model expects {tuple(variable.shape)}")
+    for key, variable in wanted.items():
+        variable.assign(keras.ops.cast(given[key].value, variable.dtype))
+    return len(wanted)

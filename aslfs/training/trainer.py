@@ -27,6 +27,10 @@ gradients are not finite (here that micro-step is also not counted by the schedu
 ``state.json`` records their hash) the run continues at the next epoch with the saved weights and optimizer state, in
 the same MLflow run; a checkpoint of another configuration is discarded and training starts over. The batches do not
 depend on the resume (loader randomness is a function of seed, epoch and batch index).
+
+**Fine-tuning.** ``train.roundN.init_weights`` (a ``.keras`` file, e.g. an imported reference checkpoint, or a run
+folder) replaces the random initialisation of a fresh run (:func:`aslfs.training.checkpoint.load_initial_weights`);
+a resumed run continues from its own checkpoint.
 """
 
 from __future__ import annotations
@@ -108,6 +112,8 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     data_version = file_digest(data_dir, folds_csv, oof_csv)
     resolved = {"round": round, "fold": fold, "train": train.model_dump(), "augment": augment.model_dump(),
                 "sampling": sampling.model_dump(), "model": model_config.to_dict()}
+    if rp.init_weights is not None:
+        resolved["init_weights_digest"] = file_digest(runs.as_run(rp.init_weights).model_file)
     state, seed = _resume_state(out_dir, resolved, seed, data_version)
     resumed_from = state.epoch if state.epoch > 0 else None
 
@@ -117,6 +123,9 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     if resumed_from is not None:
         ckpt.restore_weights(out_dir, model)
         keras.utils.set_random_seed(seed + 7919 * resumed_from)  # fresh dropout stream for the resumed part
+    elif rp.init_weights is not None:
+        count = ckpt.load_initial_weights(net, rp.init_weights, f"train.round{round}.init_weights")
+        print(f"train: {count} weight tensors from {rp.init_weights} (fine-tuning)", flush=True)
 
     validator = Validator(net, val_batches, val_table, loss_config, round, export.min_frames,
                           export.confidence_threshold, train.empty_without_end)

@@ -5,6 +5,9 @@
   with the file's SHA-256 so later stages can find it (:func:`find_version`).
 - :func:`promote_if_better` records a version's held-out score (version tag ``aslfs.score``) and moves the alias
   ``champion`` to it when there is no champion yet or the score beats the champion's; otherwise the alias stays.
+- Each version explains itself (:mod:`aslfs.serving.card`): a signature (frames float32 ``[n_frames, 390]`` in
+  ``inference_args.json`` order, NaN allowed → phrase string), an input example, and a model card as its description;
+  :func:`promote_if_better` adds the held-out score and the evaluation run (id, link, metrics) to the card.
 - :func:`resolve_tflite` turns a model directory, a ``.tflite`` path or an MLflow model URI
   (``models:/asl-fingerspelling@champion``, ``runs:/...``) into a local ``model.tflite`` path.
 
@@ -14,9 +17,9 @@ Aliases, not stages (stages are deprecated since MLflow 2.9).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,10 +30,13 @@ CHAMPION = "champion"
 SHA_TAG = "aslfs.sha256"
 SCORE_TAG = "aslfs.score"
 SCORE_KEY_TAG = "aslfs.score_key"
-#: version tag: the pyfunc wrapping's format. Format 2 logs a signature that lets MLflow's scoring server pass ragged
-#: batches through (:func:`aslfs.serving.pyfunc.signature`); a version without it is logged again when registered.
+#: version tag: the pyfunc wrapping's format. Format 2 let MLflow's scoring server pass ragged batches through; format 3
+#: adds the frames → phrase signature, the input example and the model card (:mod:`aslfs.serving.card`). A version in
+#: an older format is logged again when its file is registered.
 PYFUNC_TAG = "aslfs.pyfunc_format"
-PYFUNC_FORMAT = "2"
+PYFUNC_FORMAT = "3"
+#: version tag: the MLflow run of the evaluation that scored the version (:func:`promote_if_better`).
+EVAL_RUN_TAG = "aslfs.eval_run_id"
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,8 @@ def _submission_files(submission_dir: Path) -> tuple[Path, Path]:
     return tflite, args
 
 
-def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags: dict | None = None) -> RegisteredVersion:
+def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags: dict | None = None,
+                        facts: dict | None = None) -> RegisteredVersion:
     """Log ``submission_dir`` as a TFLite pyfunc in the active MLflow run and register it as a new version of ``name``.
 
     Call it inside :func:`aslfs.tracking.start_run`. When a version with the same file hash exists already, that
@@ -104,8 +111,15 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
         submission_dir: the folder holding ``model.tflite`` and ``inference_args.json``.
         name: registered model name.
         tags: extra version tags (values stringified).
+        facts: what the export knows about the file (head, members, steps, ...), shown in the model card.
+
+    The version explains itself (:mod:`aslfs.serving.card`): a signature (frames float32 ``[n_frames, 390]`` →
+    phrase string), an input example, and a model card as its description; the registered model gets a short
+    description when it has none.
     """
     import mlflow
+
+    from aslfs.serving import card
 
     submission_dir = Path(submission_dir)
     tflite, args = _submission_files(submission_dir)
@@ -116,15 +130,18 @@ def register_submission(submission_dir: str | Path, name: str = MODEL_NAME, tags
     active = mlflow.active_run()
     if active is None:
         raise AslfsError("register_submission needs an active MLflow run (use aslfs.tracking.start_run)")
-    with warnings.catch_warnings():
-        # the signature takes any input on purpose (see aslfs.serving.pyfunc.signature): no example to give
-        warnings.filterwarnings("ignore", message=".*An input example was not provided")
+    with _quiet_mlflow():
         info = _log_pyfunc(tflite, args, name)
     version = str(info.registered_model_version)
     mlclient = client()
     all_tags = {SHA_TAG: sha, PYFUNC_TAG: PYFUNC_FORMAT, "aslfs.bytes": tflite.stat().st_size, **(tags or {})}
     for key, value in all_tags.items():
         mlclient.set_model_version_tag(name, version, key, str(value))
+    text = card.model_card(name, version, sha=sha, size=tflite.stat().st_size, run_id=active.info.run_id,
+                           facts=facts or {}, pipeline=card.pipeline_facts())
+    mlclient.update_model_version(name, version, description=text)
+    if not mlclient.get_registered_model(name).description:
+        mlclient.update_registered_model(name, description=card.registered_model_description(name))
     return RegisteredVersion(name=name, version=version, run_id=active.info.run_id, sha256=sha,
                              uri=f"models:/{name}/{version}")
 
@@ -133,10 +150,41 @@ def _version_tags(version: RegisteredVersion) -> dict:
     return client().get_model_version(version.name, version.version).tags or {}
 
 
+@contextlib.contextmanager
+def _quiet_mlflow():
+    """MLflow's routine notices while our model is logged and registered (the cloudpickle advice, the input example
+    check, artifact progress bars, "Created version"): the caller reports the version. On an error what MLflow
+    printed is shown with it."""
+    import io
+    import logging
+    import os
+    import sys
+
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    bar = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            yield
+    except BaseException:
+        sys.stderr.write(said.getvalue())
+        raise
+    finally:
+        logger.setLevel(level)
+        if bar is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar
+
+
 def _log_pyfunc(tflite: Path, args: Path, name: str):
     import mlflow
 
-    from aslfs.serving.pyfunc import TFLitePhraseModel, signature
+    from aslfs.serving import card
+    from aslfs.serving.pyfunc import TFLitePhraseModel
 
     return mlflow.pyfunc.log_model(
         name="tflite-model",
@@ -146,7 +194,8 @@ def _log_pyfunc(tflite: Path, args: Path, name: str):
         registered_model_name=name,
         await_registration_for=60,
         model_config={"threads": 2},
-        signature=signature(),
+        signature=card.model_signature(),
+        input_example=card.input_example(),
     )
 
 
@@ -197,9 +246,26 @@ def promote_if_better(version: str, score: float, name: str = MODEL_NAME, alias:
     promote = holder is None or previous_score is None or previous_version == version or score > previous_score
     if promote:
         mlclient.set_registered_model_alias(name, alias, version)
+    _describe_evaluation(mlclient, name, version, score, score_key)
     return Promotion(name=name, version=version, score=score, alias=alias, promoted=promote,
                      champion_version=version if promote else previous_version,
                      previous_version=previous_version, previous_score=previous_score)
+
+
+def _describe_evaluation(mlclient, name: str, version: str, score: float, score_key: str) -> None:
+    """Put the held-out score and the evaluation's MLflow run (the active run, when there is one: its id, a link and
+    its metrics) in the version's model card, and tag the version with the run id."""
+    import mlflow
+
+    from aslfs.serving import card
+
+    active = mlflow.active_run()
+    run = mlclient.get_run(active.info.run_id) if active is not None else None
+    if run is not None:
+        mlclient.set_model_version_tag(name, version, EVAL_RUN_TAG, run.info.run_id)
+    described = mlclient.get_model_version(name, version).description or ""
+    section = card.evaluation_section(score, score_key, run)
+    mlclient.update_model_version(name, version, description=card.with_evaluation(described, section))
 
 
 def resolve_tflite(model: str | Path, dst: str | Path | None = None) -> Path:

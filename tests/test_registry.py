@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -99,3 +100,48 @@ def _columns():
     from aslfs.landmarks import SELECTED_COLUMNS
 
     return list(SELECTED_COLUMNS)
+
+
+def test_a_version_explains_itself(store, probes):
+    """Signature, input example and model card: what the registry page shows for a version (issue: "Inputs (0)")."""
+    import mlflow
+    from mlflow.models import Model
+    from mlflow.tracking import MlflowClient
+
+    from aslfs import registry, tracking
+    from aslfs.serving import card
+
+    (store / "params.yaml").write_text("profile: demo\n")
+    version = _register(probes[0])
+    client = MlflowClient()
+    info = Model.load(f"models:/asl-fingerspelling/{version.version}")
+    inputs = info.signature.inputs.to_dict()
+    assert inputs == [{"type": "tensor", "name": "frames", "tensor-spec": {"dtype": "float32", "shape": (-1, 390)}}]
+    assert info.signature.outputs.to_dict() == [{"type": "string", "name": "phrase", "required": True}]
+    folder = Path(mlflow.artifacts.download_artifacts("models:/asl-fingerspelling/1"))
+    example = info.load_input_example(folder)["frames"]
+    assert example.shape == (card.EXAMPLE_FRAMES, 390) and np.isnan(example).sum() == card.EXAMPLE_FRAMES * 63
+    request = json.loads((folder / "serving_input_example.json").read_text())  # what the UI offers to send
+    model = mlflow.pyfunc.load_model("models:/asl-fingerspelling/1")
+    assert model.predict(request["inputs"]) == [probe_phrase(card.EXAMPLE_FRAMES)]
+
+    text = client.get_model_version("asl-fingerspelling", "1").description
+    sha = registry.file_sha256(probes[0] / "model.tflite")
+    for line in ("# asl-fingerspelling version 1", f"sha256 `{sha[:16]}…`", "- **profile**: demo",
+                 "## Held-out evaluation", "Not evaluated yet", "## TFLite contract", "float32 `[n_frames, 390]`",
+                 'mlflow.pyfunc.load_model("models:/asl-fingerspelling/1")', "aslfs serve models:/asl-fingerspelling/1"):
+        assert line in text, line
+    assert "champion" in client.get_registered_model("asl-fingerspelling").description
+
+    with tracking.start_run("evaluate", kind="evaluate") as run:
+        run.log_metrics({"score": 0.8125, "cer": 0.1875})
+        registry.promote_if_better("1", 0.8125, score_key="score")
+    described = client.get_model_version("asl-fingerspelling", "1")
+    assert described.tags[registry.EVAL_RUN_TAG] == run.run_id
+    text = described.description
+    assert "Not evaluated yet" not in text and text.count("## Held-out evaluation") == 1
+    assert "- **score**: 0.8125" in text and f"runs/{run.run_id})" in text and "`cer` 0.1875" in text
+    assert text.index("## Held-out evaluation") < text.index("## TFLite contract")  # replaced in place
+    registry.promote_if_better("1", 0.9, score_key="score")  # scored again outside a run: the section is replaced
+    text = client.get_model_version("asl-fingerspelling", "1").description
+    assert text.count("## Held-out evaluation") == 1 and "- **score**: 0.9000" in text and "runs/" not in text

@@ -331,7 +331,7 @@ def export_ensemble(
 
         with tracking.start_run("export", kind="export", params={"export": params.model_dump(), **info}) as tracker:
             tracker.log_metrics({"tflite_bytes": result.bytes, "export_seconds": result.seconds})
-            version = registry.register_submission(out_dir, name=params.model_name,
+            version = registry.register_submission(out_dir, name=params.model_name, facts=info,
                                                    tags={"aslfs.members": len(members)})
         result.info["registry"] = version.to_dict()
     if report_path is not None:

@@ -11,9 +11,9 @@ harness would read from ``model.tflite`` (through :class:`aslfs.export.runtime.T
   ``sequence_id`` when that column is present (in order of first appearance).
 
 Malformed input raises :class:`ServingInputError`, one line naming the sequence and the problem; MLflow's scoring
-server (``aslfs serve``) answers it with HTTP 400 and that line. The logged signature (:func:`signature`) makes the
-server hand the request's ``inputs`` to :meth:`TFLitePhraseModel.predict` as parsed JSON, so ragged batches arrive
-intact.
+server (``aslfs serve``) answers it with HTTP 400 and that line. The logged signature
+(:func:`aslfs.serving.card.model_signature`) makes the server hand the request's ``inputs`` to
+:meth:`TFLitePhraseModel.predict` as parsed JSON, so ragged batches arrive intact.
 """
 
 from __future__ import annotations
@@ -118,21 +118,6 @@ def split_sequences(model_input) -> list[np.ndarray]:
         return [_frames(0, model_input, width)]
     raise ServingInputError(f"expected one sequence [n_frames, {width}], a list of them or a DataFrame; "
                             f"got {type(model_input).__name__}")
-
-
-def signature():
-    """The model signature to log: one input of any type, handed to ``predict`` as is.
-
-    MLflow's own parsing of a JSON request turns ``inputs`` into one numpy array, which fails on a batch of sequences
-    of different lengths before the model sees it; with a signature marked as coming from the ``predict`` type hint
-    the scoring server passes the parsed JSON through and :func:`split_sequences` validates it.
-    """
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
-
-    sig = ModelSignature(inputs=Schema([ColSpec(AnyType())]), outputs=Schema([ColSpec(AnyType())]))
-    sig._is_signature_from_type_hint = True
-    return sig
 
 
 class TFLitePhraseModel(mlflow.pyfunc.PythonModel):

@@ -188,8 +188,8 @@ class TrainRoundParams(Section):
     eval_every: int = Field(10, ge=1)
     #: Fine-tuning: start from the weights of this model instead of a random initialisation: a ``.keras`` file (a
     #: reference checkpoint imported with ``aslfs import-checkpoint``) or a run folder. Its architecture must be this
-    #: round's (``preset`` + ``model_overrides``); the optimizer and schedule start fresh. Relative paths are taken
-    #: from the project root; the file's bytes are part of the run's identity (resume, data version). null = random.
+    #: round's (``preset`` + ``model_overrides``); the optimizer and schedule start fresh. A relative path is taken
+    #: from the working directory (the project root under dvc); the file's bytes are part of the run's identity (resume, data version). null = random.
     init_weights: str | None = None
 
     def architecture(self):

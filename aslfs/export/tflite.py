@@ -20,6 +20,7 @@ The file gets two signatures sharing the weights:
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import tempfile
 import time
@@ -123,13 +124,15 @@ def convert_endpoints(
         saved_seconds, saved_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
         start, cpu_start = time.perf_counter(), time.process_time()
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=list(endpoints))
+        with _without_custom_gradient_notices():
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=list(endpoints))
         if fp16:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         try:
-            flatbuffer = converter.convert()
+            with _without_custom_gradient_notices():
+                flatbuffer = converter.convert()
         except Exception as err:  # ConverterError lists the offending ops
             text = str(err)
             flex = sorted(set(_mentioned_ops(text)))
@@ -179,6 +182,26 @@ def tflite_friendly_matmul():
         yield
     finally:
         tf_numpy.matmul = original
+
+
+class _CustomGradientNotice(logging.Filter):
+    """TensorFlow's "Importing a function (...) with ops with unsaved custom gradients" warning: it comes from loading
+    our own intermediate SavedModel, saved without gradient functions on purpose (the converter never differentiates
+    it). Everything else absl logs passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "with ops with unsaved custom gradients" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_custom_gradient_notices():
+    logger = logging.getLogger("absl")
+    notice = _CustomGradientNotice()
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def _mentioned_ops(text: str) -> list[str]:

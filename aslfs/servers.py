@@ -26,7 +26,8 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """Whether ``url`` answers HTTP 200 within 2 s."""
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             return resp.status == 200
@@ -65,7 +66,7 @@ def start(root: str | Path = ".", prefect_port: int = 4200, mlflow_port: int = 5
     for name, spec in server_specs(root, prefect_port, mlflow_port).items():
         if name not in which:
             continue
-        if _healthy(spec["health"]):
+        if healthy(spec["health"]):
             raise AslfsError(f"{name}: something already answers on {spec['url']}; stop it or choose another port")
         log = open(state_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(spec["cmd"], cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -76,7 +77,7 @@ def start(root: str | Path = ".", prefect_port: int = 4200, mlflow_port: int = 5
     for name, spec in server_specs(root, prefect_port, mlflow_port).items():
         if name not in urls:
             continue
-        while not _healthy(spec["health"]):
+        while not healthy(spec["health"]):
             if time.time() > deadline:
                 stop(root)
                 raise AslfsError(f"{name} did not become healthy within {timeout:.0f} s; see {state_dir / (name + '.log')}")

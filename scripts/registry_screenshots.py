@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from aslfs import env
@@ -61,14 +60,6 @@ def _page(browser: str, url: str, png: Path, must_show: tuple[str, ...]) -> None
     if not png.is_file() or png.stat().st_size < 10_000:
         raise SystemExit(f"registry_screenshots: {png}: no screenshot written")
     print(f"{png} ({png.stat().st_size:,} bytes): {url}")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _version(root: Path, name: str, version: str | None) -> str:
@@ -111,7 +102,7 @@ def main(argv=None) -> int:
                                 env={**os.environ, **spec["env"]})
         try:
             deadline = time.time() + 120
-            while not _answers(spec["health"]):
+            while not servers.healthy(spec["health"]):
                 if proc.poll() is not None or time.time() > deadline:
                     log.seek(0)
                     tail = log.read().decode(errors="replace").strip().splitlines()[-1:]

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from aslfs.export.runtime import NUM_INPUT_COLUMNS
+
 EVALUATION_HEADING = "## Held-out evaluation"
 _NOT_EVALUATED = "Not evaluated yet: the `evaluate` stage adds the held-out score and its run here."
 #: Frames in the logged input example.
 EXAMPLE_FRAMES = 16
-
-
-def _width() -> int:
-    from aslfs.landmarks import SELECTED_COLUMNS
-
-    return len(SELECTED_COLUMNS)
 
 
 def model_signature():
@@ -34,7 +30,7 @@ def model_signature():
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
-    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, _width()), name="frames")]),
+    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, NUM_INPUT_COLUMNS), name="frames")]),
                                outputs=Schema([ColSpec("string", name="phrase")]))
     signature._is_signature_from_type_hint = True
     return signature
@@ -44,7 +40,7 @@ def input_example() -> np.ndarray:
     """One short sequence: ``EXAMPLE_FRAMES`` frames of values in [0, 1), the left hand missing (NaN)."""
     from aslfs.landmarks import SELECTED_COLUMNS
 
-    frames = np.random.default_rng(0).random((EXAMPLE_FRAMES, _width())).round(4).astype(np.float32)
+    frames = np.random.default_rng(0).random((EXAMPLE_FRAMES, NUM_INPUT_COLUMNS)).round(4).astype(np.float32)
     frames[:, [k for k, column in enumerate(SELECTED_COLUMNS) if "left_hand" in column]] = np.nan
     return frames
 
@@ -103,7 +99,7 @@ def model_card(name: str, version: str, *, sha: str, size: int, run_id: str, fac
         _NOT_EVALUATED,
         "",
         "## TFLite contract",
-        f"- signature `serving_default`: input `inputs` float32 `[n_frames, {_width()}]`, the columns of "
+        f"- signature `serving_default`: input `inputs` float32 `[n_frames, {NUM_INPUT_COLUMNS}]`, the columns of "
         "`inference_args.json` (`selected_columns`) in that order, NaN for a missing landmark",
         "- output `outputs` float32 `[n_rows, 63]`: one row of character scores per output character (argmax; at "
         "most 32 rows); short or low-confidence inputs give the competition's fixed dummy phrase",

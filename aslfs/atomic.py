@@ -7,7 +7,8 @@ behind (a killed process's temporary *folder* is removed by the next run for the
 - :func:`atomic_path` — a temporary path for any writer (``model.save(tmp)``, ``df.to_csv(tmp)``), renamed on
   success; it keeps the target's suffix, so writers that choose the format by extension work;
 - :func:`write_text`, :func:`write_bytes`, :func:`write_json`, :func:`write_csv` — the common cases;
-- :func:`atomic_dir` — the same for a whole folder (a data store).
+- :func:`atomic_dir` — the same for a whole folder (a data store);
+- :func:`process_lock` — one process at a time through a section that several processes (concurrent stages) run.
 """
 
 from __future__ import annotations
@@ -153,3 +154,20 @@ def atomic_dir(dst: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     replace_dir(tmp, dst)
+
+
+@contextlib.contextmanager
+def process_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing, never removed) for the ``with`` block: the
+    processes that take the same path run the block one at a time (POSIX ``flock``; released by the kernel if the
+    holder dies)."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

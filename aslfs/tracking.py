@@ -109,6 +109,15 @@ class Tracker:
             mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
 
+def _store_lock():
+    """Concurrent stages (round-1 folds, round-2 seeds) open the store at the same time: creating a new sqlite store
+    (MLflow migrates its schema), the experiment or a pipeline's parent run happens one process at a time, else two
+    processes race (``duplicate column name``, ``experiment already exists``, two parent runs)."""
+    from aslfs.atomic import process_lock
+
+    return process_lock(project_root() / ".servers" / "mlflow-store.lock")
+
+
 def _setup_experiment():
     import mlflow
 
@@ -185,12 +194,13 @@ def start_run(run_name: str, kind: str, params: dict | None = None, tags: dict |
     """
     import mlflow
 
-    _setup_experiment()
     pipeline_run = os.environ.get("ASLFS_PIPELINE_RUN")
     all_tags = {"aslfs.kind": kind, "mlflow.source.git.commit": git_commit()}
-    if pipeline_run:
-        all_tags[PIPELINE_TAG] = pipeline_run
-        all_tags["mlflow.parentRunId"] = _parent_run_id(pipeline_run)
+    with _store_lock():
+        _setup_experiment()
+        if pipeline_run:
+            all_tags[PIPELINE_TAG] = pipeline_run
+            all_tags["mlflow.parentRunId"] = _parent_run_id(pipeline_run)
     all_tags.update(tags or {})
     if resume_run_id:
         run = mlflow.start_run(run_id=resume_run_id)

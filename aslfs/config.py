@@ -278,6 +278,10 @@ class PipelineParams(Section):
     round2_seeds: list[int] = Field(default_factory=lambda: [1, 2])
     #: Fold the evaluate stage scores (held-out participants when round2_fold is the same fold).
     eval_fold: int = 0
+    #: Stages of one level (round-1 folds, round-2 seeds) run at once by ``aslfs demo`` (each its own process, the
+    #: CPU threads divided between them). No stage reads it, so changing it reruns nothing. 1 = one at a time (one
+    #: GPU); the pipeline flow takes its own ``--max-workers``.
+    jobs: int = Field(default=1, ge=1)
 
 
 class Params(Section):

@@ -8,6 +8,7 @@ BENCHMARKS.md); results differ from oneDNN-off runs only by floating-point round
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.util
 import logging
@@ -73,6 +74,9 @@ _HARMLESS = (
     re.compile(r"oneDNN custom operations are on"),
     re.compile(r"This TensorFlow binary is optimized to use available CPU instructions"),
     re.compile(r"To enable the following instructions: .* rebuild TensorFlow"),
+    # a training's first step: TensorFlow's own CTC loss (``ctc_loss_dense``, behind ``keras.ops.ctc_loss``) has a
+    # boolean op that oneDNN leaves to the default Eigen kernel, as on every CPU without AVX-512
+    re.compile(r"oneDNN supports DT_BOOL only on platforms with AVX-512"),
 )
 #: Harmless only where the machine has no NVIDIA driver at all (no GPU is expected); with a driver, a failing
 #: ``cuInit`` is a real problem and stays visible.
@@ -108,21 +112,34 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader)
         return self._inner.create_module(spec)
 
     def exec_module(self, module):
+        with native_stderr_filtered():
+            self._inner.exec_module(module)
+            module.__loader__ = module.__spec__.loader = self._inner  # as if imported without this finder
+            module.config.list_physical_devices()  # the first device query logs the cuInit attempt
+
+
+class native_stderr_filtered(contextlib.ContextDecorator):
+    """Within the block, the process' file descriptor 2 goes to a temporary file; at its end (also on an
+    exception) every captured line that :func:`keep_native_line` keeps is written back to stderr. For the moments
+    TensorFlow's C++ code writes its known-harmless notices (its import, a training's first step); Python's own
+    stderr output of the block comes out at its end, unchanged."""
+
+    def __enter__(self):
         sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile() as captured:
-            os.dup2(captured.fileno(), 2)
-            try:
-                self._inner.exec_module(module)
-                module.__loader__ = module.__spec__.loader = self._inner  # as if imported without this finder
-                module.config.list_physical_devices()  # the first device query logs the cuInit attempt
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                captured.seek(0)
-                text = captured.read().decode(errors="replace")
+        self._saved = os.dup(2)
+        self._captured = tempfile.TemporaryFile()
+        os.dup2(self._captured.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._captured.seek(0)
+        text = self._captured.read().decode(errors="replace")
+        self._captured.close()
         driver = os.path.exists("/proc/driver/nvidia/version")
         kept = [line for line in text.splitlines() if keep_native_line(line, nvidia_driver=driver)]
         if kept:
-            print("\n".join(kept), file=sys.stderr)
+            print("\n".join(kept), file=sys.stderr, flush=True)
+        return False

@@ -61,7 +61,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         },
         # round 2 holds fold 0 out (held-out participants for the demo's score), so round 1 needs folds 1-3 only
         "oof": {"missing_fold_score": 1.0},
-        "pipeline": {"round1_folds": [1, 2, 3], "round2_fold": 0, "round2_seeds": [1, 2], "eval_fold": 0},
+        # the three round-1 folds, then the two round-2 seeds, train side by side (one core each)
+        "pipeline": {"round1_folds": [1, 2, 3], "round2_fold": 0, "round2_seeds": [1, 2], "eval_fold": 0,
+                     "jobs": 3},
         # The round-1 models are trained far too briefly for their out-of-fold scores (the confidence targets) to be
         # calibrated, so the demo's graph (and training's score_pp) keeps the dummy-phrase rule for short sequences
         # only (threshold 0).
@@ -79,7 +81,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "workers": 0,
         },
         "oof": {"missing_fold_score": 1.0},
-        "pipeline": {"round1_folds": [1, 2], "round2_fold": 0, "round2_seeds": [1, 2], "eval_fold": 0},
+        "pipeline": {"round1_folds": [1, 2], "round2_fold": 0, "round2_seeds": [1, 2], "eval_fold": 0, "jobs": 2},
     },
 }
 

@@ -1,25 +1,11 @@
 """The pipeline flow: the DVC pipeline run as a Prefect flow, with independent stages in parallel.
 
-Only documented DVC commands are used (README, "Prefect"):
-
-1. ``profile`` / ``overrides`` are written into ``params.yaml`` first, exactly as ``dvc exp run -S`` does, so the
-   parameters DVC records are the ones that ran.
-2. ``dvc dag --dot`` gives the stage graph; it is cut into levels (``synth`` | ``select`` | ``normalize`` | ``folds``
-   | ``train1@0..3`` | ``oof`` | ``train2@…`` | ``export`` | ``evaluate``): the stages of a level depend only on
-   earlier levels.
-3. Level by level, ``dvc status --json`` names the stages that are out of date, and each of them runs as
-   ``dvc --wait-for-lock repro --single-item STAGE`` — a task on the chosen runner (threads, processes, Dask, Ray), so
-   the round-1 folds and the round-2 seeds train at the same time. DVC itself runs the stage's ``cmd``, checks its
-   outputs and writes its entry in ``dvc.lock``, as in a plain ``dvc repro``; nothing of DVC is re-implemented here.
-
-Why running several ``dvc repro`` at once in one checkout is safe: DVC holds the repository lock only for its
-bookkeeping (reading the graph and status, hashing outputs, writing ``dvc.lock``) and releases it while the stage's
-command runs; ``--wait-for-lock`` makes a process wait for that lock instead of failing with "Unable to acquire
-lock". Reading and writing a stage's deps and outs is guarded by DVC's per-path read/write locks, and the stages of one
-level have disjoint outputs (each fold or seed writes its own folder), so no two commands write the same path.
-``dvc.lock`` is rewritten under the repository lock, one stage at a time, so each stage records the hashes of exactly
-the deps it read and the outs it wrote: ``dvc status`` is exact after a flow run, and ``dvc repro`` right after is a
-no-op.
+The scheduling is the library's (:mod:`aslfs.pipeline`, which ``aslfs demo`` runs too): ``profile`` / ``overrides``
+are first written into ``params.yaml``, exactly as ``dvc exp run -S`` does, so the parameters DVC records are the
+ones that ran; then ``dvc dag`` levels, ``dvc status`` per level, and each out-of-date stage as
+``dvc --wait-for-lock repro --single-item STAGE`` — here a task on the chosen runner (threads, processes, Dask, Ray),
+so the round-1 folds and the round-2 seeds train at the same time. Why that is safe in one checkout, and why
+``dvc status`` is exact afterwards: :mod:`aslfs.pipeline`.
 
 When ``ASLFS_PIPELINE_RUN`` is set (this flow sets it to the Prefect flow-run id), the MLflow runs of the stages carry
 that id and are nested under one parent run (:mod:`aslfs.tracking`).
@@ -29,9 +15,6 @@ that id and are nested under one parent run (:mod:`aslfs.tracking`).
 import io
 import json
 import os
-import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -42,67 +25,25 @@ from prefect.runtime import flow_run
 from aslfs import env
 from aslfs.atomic import write_text
 from aslfs.errors import AslfsError
-from aslfs.pipeline import project_env, read_summary
+from aslfs.pipeline import LOG_DIR, changed_stages, dag_levels, project_env, read_summary, thread_env
+from aslfs.pipeline import run_stage as run_one_stage
 from flows.runners import RunnerKind, make_task_runner
 
 env.setup()
 env.quiet_prefect_console()
-
-DVC = str(Path(sys.executable).parent / "dvc")  # the project environment's DVC
-_DOT_EDGE = re.compile(r'^"([^"]+)"\s*->\s*"([^"]+)"')
-_DOT_NODE = re.compile(r'^"([^"]+)";')
-
-
-def _dvc_output(root: Path, *args: str, environ: dict[str, str] | None = None) -> str:
-    proc = subprocess.run([DVC, *args], cwd=root, env=environ or project_env(root),
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise AslfsError(f"`dvc {' '.join(args)}` failed (exit {proc.returncode}): {tail[0]}")
-    return proc.stdout
-
-
-def dag_levels(root: Path, environ: dict[str, str] | None = None) -> list[list[str]]:
-    """Stage addresses level by level, upstream first, from ``dvc dag --dot``."""
-    nodes: list[str] = []
-    upstream: dict[str, set[str]] = {}
-    for line in _dvc_output(root, "dag", "--dot", environ=environ).splitlines():
-        line = line.strip()
-        if edge := _DOT_EDGE.match(line):
-            upstream.setdefault(edge.group(2), set()).add(edge.group(1))
-        elif node := _DOT_NODE.match(line):
-            nodes.append(node.group(1))
-    levels: list[list[str]] = []
-    done: set[str] = set()
-    while len(done) < len(nodes):
-        level = sorted(n for n in nodes if n not in done and upstream.get(n, set()) <= done)
-        if not level:
-            raise AslfsError("dvc dag: the stage graph has a cycle")
-        levels.append(level)
-        done.update(level)
-    return levels
-
-
-def changed_stages(root: Path, addresses: list[str], environ: dict[str, str] | None = None) -> list[str]:
-    """The stages among ``addresses`` that ``dvc status`` reports as out of date."""
-    status = json.loads(_dvc_output(root, "status", "--json", *addresses, environ=environ) or "{}")
-    return [a for a in addresses if a in status]
 
 
 @task(name="dvc-stage", task_run_name="{address}")
 def run_stage(root: str, address: str, environ: dict[str, str], force: bool = False) -> float:
     """``dvc repro --single-item`` of one stage (DVC runs its cmd and records it in dvc.lock); returns wall time."""
     logger = get_run_logger()
-    cmd = [DVC, "--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), address]
-    logger.info("stage %s: %s", address, " ".join(cmd[1:]))
-    start = time.time()
-    proc = subprocess.run(cmd, cwd=root, env=environ, capture_output=True, text=True)
-    if proc.stdout.strip():
-        logger.info("%s", proc.stdout.strip()[-4000:])
-    if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
-        raise AslfsError(f"stage {address} failed (exit {proc.returncode}): {(lines or ['no output'])[-1]}")
-    return time.time() - start
+    logger.info("stage %s: dvc repro --single-item %s", address, address)
+    lines: list[str] = []
+    seconds = run_one_stage(Path(root), address, environ, force, on_line=lines.append,
+                            log_dir=Path(root) / LOG_DIR)
+    if any(line.strip() for line in lines):
+        logger.info("%s", "\n".join(lines)[-4000:])
+    return seconds
 
 
 @flow(name="aslfs-stage-level")
@@ -166,6 +107,8 @@ def pipeline(
     apply_params(rootp, profile, overrides or {})
     environ = project_env(rootp)
     environ["ASLFS_PIPELINE_RUN"] = os.environ.get("ASLFS_PIPELINE_RUN") or str(flow_run.get_id() or time.time())
+    if address is None:  # a local pool: its workers share this machine's cores
+        environ = thread_env(environ, max_workers)
     runner = make_task_runner(task_runner, max_workers=max_workers, address=address)
     timings: dict[str, float] = {}
     for level in dag_levels(rootp, environ):

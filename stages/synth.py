@@ -4,7 +4,6 @@ stage then writes only ``OUT_DIR/SKIPPED.txt`` saying so."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -41,7 +40,11 @@ def synth(args, data, synth) -> str:
     from aslfs.data.synth import generate
 
     params = with_overrides(synth, "synth", sequences=args.sequences, seed=args.seed, workers=args.workers)
-    return json.dumps(generate(args.out_dir, params), indent=1)
+    r = generate(args.out_dir, params)
+    return (f"generated {r['sequences']} sequences ({r['train_sequences']} train, {r['supplemental_sequences']} "
+            f"supplemental) of {r['participants']} participants in {r['files']} files: {r['frames']:,} frames, "
+            f"dominant hand missing in {r['dominant_missing_fraction']:.1%} of them, {r['seconds']:.0f} s -> "
+            f"{r['out_dir']}")
 
 
 if __name__ == "__main__":

@@ -76,3 +76,46 @@ def test_a_stage_flow_prints_its_own_lines_and_failures_but_not_prefects_routine
     for routine in ("Beginning flow run", "View at ", "Finished in state Completed", "Starting temporary server",
                     "prefect.io/docs"):
         assert routine not in out, routine
+
+
+FIRST_STEP_SCRIPT = """
+import os
+from aslfs import env
+env.setup()
+import keras, numpy as np
+from keras import ops
+from aslfs.training.callbacks import FirstStepNotices
+from aslfs.training.losses import ctc_loss
+
+class Writes(keras.callbacks.Callback):  # native lines during the first step: a known notice and a real error
+    written = False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self.written:
+            self.written = True
+            os.write(2, b"E0000 00:00:1.0 1 util.cc:131] oneDNN supports DT_BOOL only on platforms with AVX-512. "
+                        b"Falling back to the default Eigen-based implementation if present.\\n")
+            os.write(2, b"E0000 00:00:1.0 1 x.cc:1] a real native error\\n")
+
+def loss(y_true, y_pred):  # the training's CTC term (TensorFlow's ctc_loss_dense: the real DT_BOOL notice)
+    return ctc_loss(y_true, y_pred, ops.ones(ops.shape(y_pred)[:2], "bool"), blank_id=63)
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(8, 24, 6)).astype("float32")
+y = np.full((8, 33), 60, "int32"); y[:, :5] = rng.integers(0, 59, (8, 5)); y[:, 5] = 59
+model = keras.Sequential([keras.Input((24, 6)), keras.layers.Dense(64)])
+model.compile(optimizer="adam", loss=loss, jit_compile=False)
+notices = FirstStepNotices()
+try:
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[notices, Writes()])
+finally:
+    notices.close()
+print("trained")
+"""
+
+
+def test_a_trainings_first_step_notices_stay_off_the_console_and_real_errors_do_not():
+    proc = subprocess.run([sys.executable, "-c", FIRST_STEP_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "trained"
+    assert proc.stderr.strip() == "E0000 00:00:1.0 1 x.cc:1] a real native error"

@@ -17,13 +17,16 @@ def add_arguments(parser):
     parser.add_argument("--profile", default="demo",
                         help="the profile params.yaml must hold to run (default: demo); e.g. --profile kaggle-1st")
     parser.add_argument("--force", action="store_true", help="rerun every stage even if nothing changed")
+    parser.add_argument("--jobs", type=int, help="stages of one level run at once (default: pipeline.jobs)")
 
 
 def run(args) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     path = Path(args.root) / "params.yaml"
     holds = load_params(path).profile
     if holds != args.profile:
         raise ConfigError(f"{path} holds profile {holds!r}, not {args.profile!r}: run `aslfs profile {args.profile}` "
                           f"first, or `aslfs demo --profile {holds}` to run it")
-    run_demo(args.root, force=args.force)
+    run_demo(args.root, force=args.force, jobs=args.jobs)
     return 0

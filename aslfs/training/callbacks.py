@@ -81,3 +81,30 @@ def write_history(out_dir: Path, history: list[dict]) -> Path:
     path = Path(out_dir) / runs.HISTORY_FILE
     atomic.write_csv(path, pd.DataFrame(history))
     return path
+
+
+class FirstStepNotices(keras.callbacks.Callback):
+    """Keeps TensorFlow's known-harmless native notices of a training's first step off the console
+    (:class:`aslfs.env.native_stderr_filtered` around batch 0; anything else written meanwhile comes out after it).
+    :meth:`close` ends the filter if the step raised (the trainer calls it in ``finally``)."""
+
+    def __init__(self):
+        super().__init__()
+        self._filter = None
+        self._done = False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self._done and keras.backend.backend() == "tensorflow":
+            from aslfs.env import native_stderr_filtered
+
+            self._filter = native_stderr_filtered().__enter__()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.close()
+
+    def close(self):
+        self._done = True
+        if self._filter is not None:
+            self._filter.__exit__(None, None, None)
+            self._filter = None
+

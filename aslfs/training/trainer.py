@@ -48,7 +48,7 @@ import keras
 from aslfs import atomic, runs
 from aslfs.errors import ConfigError
 from aslfs.training import checkpoint as ckpt
-from aslfs.training.callbacks import EpochMonitor, eval_epochs, write_history, write_predictions
+from aslfs.training.callbacks import EpochMonitor, FirstStepNotices, eval_epochs, write_history, write_predictions
 from aslfs.training.losses import LossConfig
 from aslfs.training.optim import jit_mode, make_optimizer, resolve_mixed_precision
 from aslfs.training.tables import build_tables, file_digest, read_folds, read_oof
@@ -261,8 +261,12 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
     if start_epoch < rp.epochs:
         if keras.backend.backend() == "tensorflow":
             batches.arm_signature_probe()
-        model.fit(batches, epochs=rp.epochs, initial_epoch=start_epoch, callbacks=[monitor], verbose=train.verbose,
-                  shuffle=False)
+        notices = FirstStepNotices()
+        try:
+            model.fit(batches, epochs=rp.epochs, initial_epoch=start_epoch, callbacks=[notices, monitor],
+                      verbose=train.verbose, shuffle=False)
+        finally:
+            notices.close()
     last = next((h for h in reversed(state.history) if "score" in h), None)
     if last is None or not (out_dir / runs.VAL_PREDICTIONS_FILE).is_file():
         preds, metrics = validator.run()

@@ -23,6 +23,16 @@ def test_ci_profile_end_to_end_and_idempotent(tmp_path):
     out = demo.stdout
     assert "held-out score" in out and "TFLite model: artifacts/submission/model.tflite" in out
     assert "MLflow model: asl-fingerspelling version" in out
+    # the progress view: the two folds, then the two seeds, side by side; routine lines only in the stages' logs
+    for stage in ("synth", "train1@1", "train1@2", "oof", "train2@1", "train2@2", "export", "evaluate"):
+        assert f"] {stage:<10} started" in out and (root / f"artifacts/logs/{stage}.log").exists(), stage
+    for routine in ("Running stage", "Updating lock file", "oneDNN", "XNNPACK", "Epoch 1/"):
+        assert routine not in out, routine
+    assert "Running stage 'train1@1'" in (root / "artifacts/logs/train1@1.log").read_text()
+    lines = out.splitlines()
+    started = {s: next(i for i, ln in enumerate(lines) if f"] {s:<10} started" in ln) for s in ("train2@1", "train2@2")}
+    finished = {s: next(i for i, ln in enumerate(lines) if f"] {s:<10} done in" in ln) for s in ("train2@1", "train2@2")}
+    assert max(started.values()) < min(finished.values()), "the two seeds ran at the same time"
 
     metrics = json.loads((root / "artifacts/metrics/evaluate.json").read_text())
     assert {"score", "cer", "score_pp"} <= set(metrics)

@@ -5,7 +5,7 @@ from tests.pipeline.conftest import project_env
 
 
 def test_levels_and_changed_stages_of_a_fan_out_project(toy_project):
-    from flows.pipeline import changed_stages, dag_levels
+    from aslfs.pipeline import changed_stages, dag_levels
 
     environ = project_env()
     levels = dag_levels(toy_project, environ)
@@ -17,7 +17,7 @@ def test_levels_and_changed_stages_of_a_fan_out_project(toy_project):
 def test_levels_of_the_project_pipeline():
     from pathlib import Path
 
-    from flows.pipeline import dag_levels
+    from aslfs.pipeline import dag_levels
 
     root = Path(__file__).resolve().parents[2]
     levels = dag_levels(root, project_env())

@@ -40,8 +40,14 @@ class SynthParams(Section):
     supplemental_fraction: float = Field(0.3, ge=0.0, le=1.0)
     #: Sequences per parquet file (the real corpus has about 1,000).
     sequences_per_file: int = Field(250, ge=1)
-    #: Fraction of frames in which the dominant hand is missing (MediaPipe dropouts, in bursts).
-    hand_dropout: float = Field(0.08, ge=0.0, lt=1.0)
+    #: Detection-loss strength, the one knob for how often the dominant hand is lost: the mean fraction of frames
+    #: lost in bursts (MediaPipe dropouts; per signer and per recording it varies widely, up to 0.9, so that some
+    #: recordings keep only a few hand frames). Frames where the hand is outside the image are lost on top of it.
+    #: Lower it if the demo model learns too little from the remaining frames.
+    hand_dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    #: Signing speed: every hold and transition lasts 1/speed of the generator's base timing (holds of 3-6 frames,
+    #: transitions of 1.8-3.4 frames on average per signer, varying by recording and by letter).
+    speed: float = Field(1.85, gt=0.0)
     #: Fraction of signers who sign with the left hand.
     left_handed_fraction: float = Field(0.25, ge=0.0, le=1.0)
     #: Fraction of hurried, clipped recordings (holds of 1-2 frames, no rest): the short tail of the real corpus.

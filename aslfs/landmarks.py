@@ -75,6 +75,11 @@ PARTS: dict[str, np.ndarray] = {"left_hand": LEFT_HAND, "right_hand": RIGHT_HAND
 PART_TYPE = np.zeros(NUM_LANDMARKS, dtype=np.int32)
 PART_TYPE[LEFT_HAND], PART_TYPE[RIGHT_HAND], PART_TYPE[FACE], PART_TYPE[POSE] = 1, 2, 3, 4
 
+#: Points of one MediaPipe hand (indices 0-20 within ``<side>_hand_<i>``): the wrist, the middle finger's MCP (the
+#: wrist -> middle-MCP distance is the usual hand size) and the five fingertips, thumb to pinky.
+HAND_WRIST, HAND_MIDDLE_MCP = 0, 9
+HAND_FINGERTIPS = (4, 8, 12, 16, 20)
+
 #: Fingers of each hand as model indices (wrist excluded): thumb, index, middle, ring, pinky (docs/reference.md §3.7).
 FINGERS = np.array([hand[1 + 4 * f: 5 + 4 * f] for hand in (LEFT_HAND, RIGHT_HAND) for f in range(5)])
 

@@ -8,6 +8,7 @@ COMMANDS: dict[str, str] = {
     "import-checkpoint": "import a checkpoint of the 1st-place reference code into a .keras model",
     "predict": "predict phrases for a competition directory or a parquet file",
     "render": "draw one sequence as an animated GIF or a contact sheet PNG",
+    "synth-stats": "hand statistics of a competition-format directory (size, position, motion, visibility)",
     "demo": "run the demo pipeline (dvc repro on the demo profile) and print the summary",
     "profile": "rewrite params.yaml from a profile: demo, ci or kaggle-1st",
     "serve": "serve a registered model over HTTP with MLflow's scoring server (127.0.0.1)",

@@ -15,11 +15,12 @@ How each realism requirement is met (modules of this package):
   ``scripts/build_letter_resource.py`` from the borisgraudt/asl-ai data, MIT/CC0, see ``resources/NOTICE.md``).
   Each signer has a personal variant of every character (a mix of 3 real samples); each occurrence is nudged towards
   another real sample and jittered.
-- **Per-signer variation** (``signer.py``): body scale 0.55–0.85 of the reference portrait (distance to camera),
-  position of the body, face proportions (±4 %), shoulder width, hand size (±9 %), 3-D orientation of the signing hand
-  (yaw ±25°, pitch ±20°, roll −15…25°), signing location (in front of the dominant shoulder, at shoulder to chin
-  height), speed (mean hold 3–6 frames, transitions 1.8–3.4 frames), outward drift along a word, doubled-letter
-  style, jitter level, dropout propensity, mouthing. Left-handed signers (``left_handed_fraction``) are mirrored as a
+- **Per-signer variation** (``signer.py``): body scale 0.72–1.1 of the reference portrait (a near camera, as in the
+  real recordings), position of the body, face proportions (±4 %), shoulder width, hand size (±9 %), hand depth scale,
+  3-D orientation of the signing hand (yaw ±25°, pitch ±20°, roll −15…25°), signing location (low: in front of the
+  chest, 0.3–0.85 face heights below the shoulders, so the wrist is in the lower quarter of the image), speed (mean
+  hold 3–6 frames, transitions 1.8–3.4 frames, both divided by ``speed``), how much the wrist wanders between letters
+  (coarticulation) and drifts outward along a word, doubled-letter style, jitter level, dropout propensity, mouthing. Left-handed signers (``left_handed_fraction``) are mirrored as a
   whole (``sequence.py``): the dominant hand is then a left hand in the ``left_hand`` columns, its arm the other pose
   side, every face and pose landmark swapped with its mirror partner (``aslfs.landmarks.MIRROR_543``).
 - **Digits and other characters** (``handshapes.py``, ``motion.py``): ASL number handshapes derived from the real
@@ -27,16 +28,20 @@ How each realism requirement is met (modules of this package):
   9 = F, 0 = O; 1–5 palm in via a forearm twist, 0 and 6–9 with a small twist); every symbol a distinct (handshape,
   movement) pair (e.g. ``.`` D + tap, ``-`` D + horizontal stroke, ``/`` D + slash, ``@`` D + circle); J and Z move
   (J: down, hooking towards the thumb while the palm turns in; Z: a Z drawn with the index).
-- **Continuous signing** (``sequence.py``): holds of 3–10 frames (5–12 for moving characters) separated by eased
-  transitions of 2–6 frames in which the handshape is blended bone by bone and the palm turns smoothly; a rest pose
+- **Continuous signing** (``sequence.py``): holds of 1–10 frames (3–12 for moving characters) separated by eased
+  transitions of 1–6 frames (durations vary by signer, recording and letter; ``speed`` divides them all) in which the handshape is blended bone by bone and the palm turns smoothly; a rest pose
   before and after; doubled letters with a bounce (dip between the two holds) or a slide (second hold half a palm
-  further out); spaces are pauses (4–10 frames) with the hand relaxed and lowered a little. Sequence lengths: mean
-  about 160 frames, long tail to ~350, and ``fast_fraction`` hurried, clipped recordings (holds of 1–2 frames, no
+  further out); spaces are pauses (4–10 frames) with the hand relaxed and lowered a little. Sequence lengths (demo):
+  mean about 110 frames, about 6 per character, and ``fast_fraction`` hurried, clipped recordings (holds of 1–2 frames, no
   rest) give the real corpus's short tail.
 - **Detection** (``sequence.py``): the non-dominant hand is NaN except a short glimpse of it resting low in about
-  one sequence in five (about 1–2 % of frames); the dominant hand is lost in bursts (geometric lengths, mean about
-  4 frames, three times likelier to start in a transition) for ``hand_dropout`` of the frames on average (varying per
-  signer and sequence); Gaussian jitter on every landmark (hands ~1 % of a palm, face ~0.4 px, pose ~1.3 px).
+  one sequence in five; a hand whose middle knuckle is outside the image is not detected (the rest pose before and
+  after the phrase is below the image's bottom edge); the dominant hand is also lost in bursts (geometric lengths,
+  mean about 6 frames, up to 40, three times likelier to start in a transition) for ``hand_dropout`` of the frames
+  on average, varying widely per signer and per recording (up to 90 %: some recordings keep only a few hand frames,
+  as real ones do); Gaussian jitter on every landmark (hands ~2 % of a palm, face ~0.4 px, pose ~1.3 px). The
+  calibration against real recordings: ``aslfs synth-stats`` (:mod:`aslfs.data.hand_stats`), README "The embedded
+  dataset".
 - **Face and pose** (``signer.py``, ``sequence.py``): the real MediaPipe Holistic frame of ``aslfs/resources/holistic``
   (468 face, 33 pose landmarks of a real person), scaled and placed per signer; the body sways slowly, the head turns
   a little (±3°), the mouth opens and closes in mouthed sequences, the eyes blink; the dominant arm's elbow, wrist,

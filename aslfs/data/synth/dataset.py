@@ -104,13 +104,14 @@ def plan_dataset(params) -> tuple[list[Signer], list[FileJob], pd.DataFrame]:
     return signers, files, meta
 
 
-def _write_file(root: str, job: FileJob, signers: list[Signer], seed: int, hand_dropout: float) -> dict:
+def _write_file(root: str, job: FileJob, signers: list[Signer], params) -> dict:
     """Synthesise and write one parquet file; return its alignment rows and counts."""
     seqs, align_ids, align_frames, align_chars = [], [], [], []
     lost = offhand = frames_total = 0
     for sj in job.sequences:
         signer = signers[sj.signer]
-        frames, chars = synthesize(sj.phrase, signer, np.random.default_rng([seed, 7, sj.index]), hand_dropout, sj.fast)
+        rng = np.random.default_rng([params.seed, 7, sj.index])
+        frames, chars = synthesize(sj.phrase, signer, rng, params.hand_dropout, sj.fast, params.speed)
         seqs.append((sj.sequence_id, frames))
         t = len(frames)
         frames_total += t
@@ -155,7 +156,7 @@ def generate(out_dir: str | Path, params) -> dict:
         raise DataError(f"{out_dir}: exists and is not a folder")
     with atomic_dir(out_dir) as tmp:
         signers, files, meta = plan_dataset(params)
-        args = [(str(tmp), job, signers, params.seed, params.hand_dropout) for job in files]
+        args = [(str(tmp), job, signers, params) for job in files]
         workers = min(params.workers, len(files))
         if workers > 1:
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:

@@ -4,19 +4,22 @@
 each frame ('' during transitions and at rest, ' ' during the pause of a space). The steps:
 
 1. *Plan* (:func:`plan`): one hold per character (the signer's personal handshape, nudged towards a random real
-   sample; 3–10 frames, longer for characters with a movement), separated by transitions of 2–6 frames, with a rest
+   sample; 1–10 frames, 3–12 for characters with a movement), separated by transitions of 1–6 frames (``speed``
+   divides both), each letter made at its own spot around the signing location (coarticulation), with a rest
    pose (hand lowered, relaxed) before and after. Doubled letters get a bounce (a dip during the transition) or a
    slide (the second hold sits half a palm further out); a space is a pause with a relaxed hand, lowered a little.
 2. *Timeline*: every frame is either inside a hold (phase ``u``) or between two holds (eased blend ``alpha``).
    Handshapes are blended bone by bone (directions and lengths), positions and the forearm twist linearly, and the
    held character's movement (``motion.py``) is added.
-3. *Hand*: the canonical shape is twisted about its long axis, turned by the signer's 3-D orientation (plus a slow
-   wobble), scaled to the signer's hand size and placed at the signing location in front of the dominant shoulder.
+3. *Hand*: the canonical shape is twisted about its long axis, turned by the signer's 3-D orientation (plus a
+   wobble of about 12°), its depth scaled by the signer's depth scale, scaled to the signer's hand size and placed
+   at the signing location in front of the chest, below the dominant shoulder, wandering about it.
 4. *Body*: the real Holistic face and pose, scaled and placed for the signer, sway slowly; the head turns a little,
    the mouth opens and closes when the sequence is mouthed, the eyes blink; the dominant arm's elbow, wrist and hand
    points follow the hand.
-5. *Detection*: the dominant hand is lost in bursts (MediaPipe dropouts, likelier during fast transitions); the other
-   hand is absent except, in a few sequences, a short glimpse of it resting low; small jitter on every landmark.
+5. *Detection*: a hand outside the image is not detected; the dominant hand is also lost in bursts (MediaPipe
+   dropouts, likelier during fast transitions); the other hand is absent except, in a few sequences, a short
+   glimpse of it resting low; small jitter on every landmark.
 6. Left-handed signers: the whole frame is mirrored (x → 1 − x and every landmark swapped with its mirror partner,
    ``aslfs.landmarks.MIRROR_543``), so the dominant hand is a left hand in the ``left_hand`` columns, its arm the
    other pose side, and motions are mirrored as a left-hander makes them.
@@ -46,6 +49,8 @@ REST_OFFSET = (-0.5, 2.4)
 SPACE_OFFSET = (-0.3, 0.6)
 SLIDE_OFFSET = -0.45
 REST_TWIST = 50.0
+#: The highest fraction of a sequence's frames lost in bursts (a few recordings keep only a handful of hand frames).
+MAX_DROPOUT = 0.9
 
 
 @lru_cache(maxsize=1)
@@ -91,11 +96,11 @@ class Plan:
     bounce: np.ndarray  # (K-1,) bool: dip during this transition
 
 
-def plan(phrase: str, signer: Signer, rng: np.random.Generator, fast: bool = False) -> Plan:
-    """Holds and transitions for ``phrase`` (see the module docstring)."""
+def plan(phrase: str, signer: Signer, rng: np.random.Generator, fast: bool = False, speed: float = 1.0) -> Plan:
+    """Holds and transitions for ``phrase`` (see the module docstring); ``speed`` divides every duration."""
     specs = character_specs()
     relaxed = relaxed_shapes()
-    speed = float(np.exp(rng.normal(0.0, 0.12)))
+    slow = float(np.exp(rng.normal(0.0, 0.2))) / speed  # this recording's tempo (durations are multiplied by it)
     labels, shapes, twist, motion, offset, hold = [], [], [], [], [], []
 
     def rest(n):
@@ -118,12 +123,12 @@ def plan(phrase: str, signer: Signer, rng: np.random.Generator, fast: bool = Fal
         if fast:
             n = 3 if moving else int(rng.integers(1, 3))
         elif c == " ":
-            n = int(np.clip(round(rng.uniform(4, 10) * speed), 3, 12))
+            n = int(np.clip(round(rng.uniform(4, 10) * slow), 2, 12))
         else:
-            base = signer.hold_mean * speed * np.exp(rng.normal(0.0, 0.22))
-            n = int(np.clip(round(max(base * 1.5, 5) if moving else base), 5 if moving else 3, 12 if moving else 10))
+            base = signer.hold_mean * slow * np.exp(rng.normal(0.0, 0.3))
+            n = int(np.clip(round(max(base * 1.5, 3) if moving else base), 3 if moving else 1, 12 if moving else 10))
         hold.append(n)
-        off = rng.normal(0.0, 0.07, 2)
+        off = rng.normal(0.0, signer.wander, 2)  # coarticulation: every letter is made somewhere else
         if c == " ":
             off += SPACE_OFFSET
             in_word = 0
@@ -147,10 +152,10 @@ def plan(phrase: str, signer: Signer, rng: np.random.Generator, fast: bool = Fal
         elif t == k - 2:
             trans[t] = rng.integers(3, 9)
         else:
-            m = signer.transition_mean * speed * np.exp(rng.normal(0.0, 0.25))
+            m = signer.transition_mean * slow * np.exp(rng.normal(0.0, 0.3))
             if " " in (labels[t], labels[t + 1]):
                 m += 1
-            trans[t] = int(np.clip(round(m), 2, 6))
+            trans[t] = int(np.clip(round(m), 1, 6))
             if labels[t] == labels[t + 1] and labels[t] != " " and signer.doubled == "bounce":
                 bounce[t] = True
     return Plan(labels, np.stack(shapes).astype(np.float32), np.array(twist, np.float32), np.array(motion, np.int64),
@@ -242,9 +247,16 @@ def twist_about_long_axis(shape: np.ndarray, degrees: np.ndarray) -> np.ndarray:
     return shape * c + np.cross(k, shape) * s + k * (shape * k).sum(-1, keepdims=True) * (1 - c)
 
 
+def outside_image(hand: np.ndarray) -> np.ndarray:
+    """(T,) bool: the hand (T, 21, 3) in height units of an unmirrored frame is not detected because its middle
+    knuckle (landmark 9) is outside the image (below its bottom edge, typically: at rest, or signing low)."""
+    x, y = hand[:, 9, 0] / ASPECT, hand[:, 9, 1]
+    return (x < 0) | (x > 1) | (y < 0) | (y > 1)
+
+
 def dropout_mask(rng: np.random.Generator, t: int, rate: float, moving: np.ndarray) -> np.ndarray:
-    """(T,) bool, True where the hand is lost: bursts (mean about 4 frames), starting 3x likelier in transitions,
-    until ``rate`` of the frames are lost."""
+    """(T,) bool, True where the hand is lost: bursts (geometric lengths, mean about 6 frames, at most 40), starting
+    3x likelier in transitions, until ``rate`` of the frames are lost."""
     lost = np.zeros(t, bool)
     target = int(round(rate * t))
     if target <= 0:
@@ -256,7 +268,7 @@ def dropout_mask(rng: np.random.Generator, t: int, rate: float, moving: np.ndarr
         if count >= target:
             break
         start = int(rng.choice(t, p=weights))
-        length = int(min(rng.geometric(0.25), 15, target - count))
+        length = int(min(rng.geometric(0.16), 40, target - count))
         seg = lost[start:start + length]
         count += int((~seg).sum())
         lost[start:start + length] = True
@@ -318,20 +330,22 @@ def _follow_hand(pose: np.ndarray, hand: np.ndarray, pose0: np.ndarray, shoulder
 
 
 def synthesize(phrase: str, signer: Signer, rng: np.random.Generator, hand_dropout: float,
-               fast: bool = False) -> tuple[np.ndarray, np.ndarray]:
+               fast: bool = False, speed: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Fingerspell ``phrase``.
 
     Args:
         phrase: text within the vocabulary.
         signer: who signs it.
         rng: the sequence's random generator (the result depends only on it, the phrase and the signer).
-        hand_dropout: dataset-wide fraction of frames in which the dominant hand is lost.
+        hand_dropout: detection-loss strength: the dataset-wide mean fraction of frames in which the dominant hand
+            is lost in bursts (on top of the frames where it is outside the image).
         fast: a hurried, clipped recording (holds of 1–2 frames, no rest).
+        speed: signing speed (every duration is divided by it).
     Returns:
         frames: float32 (T, 1629) in ``aslfs.landmarks.ALL_COLUMNS`` order, NaN where a hand is not detected.
         chars: (T,) object array, the character held at each frame ('' in transitions and at rest).
     """
-    p = plan(phrase, signer, rng, fast)
+    p = plan(phrase, signer, rng, fast, speed)
     tl = timeline(p)
     t = len(tl["label"])
     face_ref, pose_ref = reference_frame()
@@ -362,14 +376,15 @@ def synthesize(phrase: str, signer: Signer, rng: np.random.Generator, hand_dropo
     sh_r, sh_l = pose0[R_SHOULDER] + nose_iso, pose0[L_SHOULDER] + nose_iso
     anchor = sh_r[:2] + signer.anchor[0] * (sh_l[:2] - sh_r[:2]) - np.array([0.0, signer.anchor[1] * face_h])
     size = signer.hand_size * (scale / signer.body_scale)
-    wob = smooth_noise(rng, t, 3, 4.0, (20.0, 90.0))
+    wob = smooth_noise(rng, t, 3, 12.0, (8.0, 40.0))
     yaw, pitch, roll = (v + rng.normal(0, 4) for v in signer.orientation)
     shape = twist_about_long_axis(tl["shape"], tl["twist"])
     rot = rotation_matrices(yaw + wob[:, 0], pitch + wob[:, 1], roll + wob[:, 2] + tl["roll"])
     hand = np.matmul(shape, rot.transpose(0, 2, 1)) * size
-    wrist = anchor + tl["offset"] * size + sway + smooth_noise(rng, t, 2, 0.05 * size, (15.0, 60.0))
+    wrist = anchor + tl["offset"] * size + sway + smooth_noise(rng, t, 2, signer.wander * size, (8.0, 40.0))
     hand[:, :, :2] += wrist[:, None]
-    hand += _noise(rng, hand.shape, 0.012 * size * signer.jitter)
+    hand[:, :, 2] *= signer.depth_scale * float(np.exp(rng.normal(0, 0.1)))
+    hand += _noise(rng, hand.shape, 0.02 * size * signer.jitter)
     hand[:, 0, 2] = rng.normal(0, 3e-7, t)  # MediaPipe puts the wrist at depth 0
 
     _follow_hand(pose, hand, pose0, sh_r, wrist - anchor, sway, scale)
@@ -379,9 +394,10 @@ def synthesize(phrase: str, signer: Signer, rng: np.random.Generator, hand_dropo
     # --- detection noise and dropouts
     face += _noise(rng, face.shape, 0.0007 * signer.jitter)
     pose += _noise(rng, pose.shape, 0.0025 * signer.jitter)
-    rate = min(hand_dropout * signer.dropout_factor * float(rng.gamma(4.0, 0.25)), 0.6)
-    lost = dropout_mask(rng, t, rate, tl["moving"])
+    rate = min(hand_dropout * signer.dropout_factor * float(rng.gamma(1.5, 1 / 1.5)), MAX_DROPOUT)
+    lost = dropout_mask(rng, t, rate, tl["moving"]) | outside_image(hand)
     hand[lost] = np.nan
+    off[outside_image(off)] = np.nan
 
     out = np.empty((t, N_ALL, 3), np.float32)
     out[:, FACE0:FACE0 + N_FACE] = face

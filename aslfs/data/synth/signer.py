@@ -63,11 +63,14 @@ class Signer:
     face_stretch: tuple[float, float]  # width and height factors of the face
     shoulder_stretch: float
     hand_size: float  # palm size in image-height units
+    depth_scale: float  # how deep MediaPipe makes this signer's hand (factor on the hand's z)
     orientation: tuple[float, float, float]  # yaw, pitch, roll of the signing hand (degrees)
-    anchor: tuple[float, float]  # signing location: fraction across the shoulders, height above them (face heights)
+    anchor: tuple[float, float]  # signing location: fraction across the shoulders, height above them (face heights;
+    # negative: below the shoulders, in front of the chest)
     hold_mean: float  # frames a character is held on average
     transition_mean: float  # frames between two holds on average
     drift: float  # outward drift per letter within a word (palm sizes)
+    wander: float  # how much the wrist moves about while signing (coarticulation, palm sizes)
     doubled: str  # "bounce" or "slide"
     jitter: float  # landmark noise factor
     dropout_factor: float  # how often this signer's hand is lost, relative to the dataset rate
@@ -97,22 +100,24 @@ def make_signer(participant_id: int, rng: np.random.Generator, left_handed: bool
         prototypes[char] = np.tensordot(w, spec.shapes[idx], axes=1).astype(np.float32)
     face, _ = reference_frame()
     face_height = float(face[CHIN, 1] - face[FOREHEAD, 1])
-    body_scale = float(rng.uniform(0.55, 0.85))
+    body_scale = float(rng.uniform(0.72, 1.1))  # near the camera (real recordings: phones held at arm's length)
     hand_size = float(face_height * body_scale * 0.44 * np.exp(rng.normal(0.0, 0.09)))
     return Signer(
         participant_id=int(participant_id),
         left_handed=bool(left_handed),
         body_scale=body_scale,
-        nose_xy=(float(rng.normal(0.5, 0.035)), float(rng.uniform(0.2, 0.34))),
+        nose_xy=(float(rng.normal(0.5, 0.035)), float(rng.uniform(0.22, 0.36))),
         face_stretch=(float(np.exp(rng.normal(0, 0.04))), float(np.exp(rng.normal(0, 0.04)))),
         shoulder_stretch=float(np.exp(rng.normal(0, 0.06))),
         hand_size=hand_size,
+        depth_scale=float(np.exp(rng.normal(0.3, 0.25))),
         orientation=(float(np.clip(rng.normal(0, 12), -25, 25)), float(np.clip(rng.normal(0, 9), -20, 20)),
                      float(np.clip(rng.normal(6, 8), -15, 25))),
-        anchor=(float(rng.uniform(-0.05, 0.2)), float(rng.uniform(0.0, 0.35))),
+        anchor=(float(rng.uniform(0.12, 0.36)), float(rng.uniform(-0.85, -0.3))),
         hold_mean=float(rng.uniform(3.0, 6.0)),
         transition_mean=float(rng.uniform(1.8, 3.4)),
-        drift=float(rng.uniform(0.0, 0.06)),
+        drift=float(rng.uniform(0.03, 0.15)),
+        wander=float(rng.uniform(0.12, 0.3)),
         doubled="bounce" if rng.random() < 0.5 else "slide",
         jitter=float(rng.uniform(0.7, 1.3)),
         dropout_factor=float(np.exp(rng.normal(-0.125, 0.5))),

@@ -184,12 +184,11 @@ class _Stage:
     last_report: float = 0.0
 
     def seconds_left(self, now: float) -> float | None:
-        """Time left of a training stage from its epoch times so far (None before its first epoch ended)."""
-        if not self.epoch_seconds or not self.epochs:
+        """Time left of a training stage from its epoch times so far (None before its second epoch ended: the first
+        includes building and compiling the training step, and says little about the others)."""
+        if len(self.epoch_seconds) < 2 or not self.epochs:
             return None
-        # the first epoch includes the graph's compilation: later epochs estimate the rest better
-        per_epoch = self.epoch_seconds[-1] if len(self.epoch_seconds) == 1 else \
-            sum(self.epoch_seconds[1:]) / len(self.epoch_seconds[1:])
+        per_epoch = sum(self.epoch_seconds[1:]) / len(self.epoch_seconds[1:])
         in_epoch = now - self.epoch_started
         return max(0.0, (self.epochs - self.epoch) * per_epoch - in_epoch)
 
@@ -236,9 +235,9 @@ class ProgressView:
                 stage.epoch += 1
                 stage.epoch_seconds.append(now - stage.epoch_started)
                 stage.epoch_started = now
-                prefix = address.split("@")[0]
-                self._per_epoch[prefix] = stage.epoch_seconds[-1] if len(stage.epoch_seconds) == 1 else \
-                    sum(stage.epoch_seconds[1:]) / len(stage.epoch_seconds[1:])
+                if len(stage.epoch_seconds) > 1:
+                    rest = stage.epoch_seconds[1:]
+                    self._per_epoch[address.split("@")[0]] = sum(rest) / len(rest)
                 if now - stage.last_report >= self.every or stage.epoch == stage.epochs:
                     stage.last_report = now
                     left = stage.seconds_left(now)
@@ -268,8 +267,8 @@ class ProgressView:
 
     def pipeline_left_locked(self, now: float) -> float | None:
         """Estimated seconds left for the whole run: the running level's slowest stage, then, per later level, its
-        trainings' epochs at the last measured seconds per epoch of that round (or of any round). None while no
-        training has finished an epoch."""
+        trainings' epochs at the last measured seconds per epoch of that round (or of any round). None until a
+        training has finished its second epoch."""
         if not self._per_epoch:
             return None
         any_rate = list(self._per_epoch.values())[-1]

@@ -29,7 +29,8 @@ def test_epochs_give_time_left_per_stage_and_for_the_pipeline():
     view.skipped(["synth"])
     view.started("train1@1")
     view.started("train1@2")
-    _epoch(view, clock, "train1@1", 1, 4, 40)  # the first epoch compiles: slower
+    _epoch(view, clock, "train1@1", 1, 4, 40)  # the first epoch compiles: slower, and gives no estimate
+    assert out[-1].endswith("train1@1   epoch 1/4"), out[-1]
     _epoch(view, clock, "train1@1", 2, 4, 10)
     # 2 epochs left at 10 s; the pipeline: this level (20 s) + round 2, 10 epochs, at round 1's 10 s each (100 s)
     assert out[-1].endswith("train1@1   epoch 2/4, 0:20 left (pipeline ≈ 2:00 left)"), out[-1]
@@ -65,6 +66,7 @@ def test_epoch_lines_are_throttled_but_the_last_epoch_is_always_shown():
         _epoch(view, clock, "train2@1", k, 10, 12)
     epochs = [line.split("train2@1")[1].split(",")[0].strip() for line in out if "epoch" in line]
     assert epochs == ["epoch 1/10", "epoch 4/10", "epoch 7/10", "epoch 10/10"]
+    assert "left" not in out[1] and ", 1:12 left" in out[2]  # epoch 1: no estimate yet; epoch 4: 6 more at 12 s
     assert ", 0:00 left" in out[-1]
 
 

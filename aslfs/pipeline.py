@@ -272,16 +272,20 @@ class ProgressView:
         if not self._per_epoch:
             return None
         any_rate = list(self._per_epoch.values())[-1]
-        left = max((s.seconds_left(now) or 0.0 for s in self._running.values()), default=0.0)
+
+        def rate(address: str) -> float:
+            return self._per_epoch.get(address.split("@")[0], any_rate)
+
+        # a running training without an estimate of its own yet (its first epoch) counts at its round's rate
+        left = max((s.seconds_left(now) if s.seconds_left(now) is not None
+                    else max(0, s.epochs - s.epoch) * rate(s.address) for s in self._running.values()), default=0.0)
         for level in self.planned:
             todo = [a for a in level if a not in self._done and a not in self._running]
             if not todo:
                 continue
             level_left = 0.0
             for address in todo:
-                epochs = self.epochs.get(address, 0)
-                rate = self._per_epoch.get(address.split("@")[0], any_rate)
-                level_left = max(level_left, epochs * rate)
+                level_left = max(level_left, self.epochs.get(address, 0) * rate(address))
             left += level_left
         return left
 

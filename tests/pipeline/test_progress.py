@@ -32,9 +32,16 @@ def test_epochs_give_time_left_per_stage_and_for_the_pipeline():
     _epoch(view, clock, "train1@1", 1, 4, 40)  # the first epoch compiles: slower, and gives no estimate
     assert out[-1].endswith("train1@1   epoch 1/4"), out[-1]
     _epoch(view, clock, "train1@1", 2, 4, 10)
-    # 2 epochs left at 10 s; the pipeline: this level (20 s) + round 2, 10 epochs, at round 1's 10 s each (100 s)
-    assert out[-1].endswith("train1@1   epoch 2/4, 0:20 left (pipeline ≈ 2:00 left)"), out[-1]
+    # 2 epochs left at 10 s; the pipeline: this level (train1@2 has not finished an epoch: 4 at round 1's 10 s,
+    # 40 s) + round 2, 10 epochs at round 1's rate (100 s)
+    assert out[-1].endswith("train1@1   epoch 2/4, 0:20 left (pipeline ≈ 2:20 left)"), out[-1]
     assert out[0].endswith("up to date: synth")
+    for address in ("train1@1", "train1@2"):
+        view.finished(address, 90.0)
+    view.started("train2@1")
+    view.started("train2@2")
+    _epoch(view, clock, "train2@1", 1, 10, 60)  # round 2's first epoch: the rest at round 1's rate, 9 x 10 s
+    assert out[-1].endswith("train2@1   epoch 1/10 (pipeline ≈ 1:30 left)"), out[-1]
     assert out[1].endswith("train1@1   started") and out[1].startswith("[  0:00]")
 
 

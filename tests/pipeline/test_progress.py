@@ -40,8 +40,8 @@ def test_epochs_give_time_left_per_stage_and_for_the_pipeline():
         view.finished(address, 90.0)
     view.started("train2@1")
     view.started("train2@2")
-    _epoch(view, clock, "train2@1", 1, 10, 60)  # round 2's first epoch: the rest at round 1's rate, 9 x 10 s
-    assert out[-1].endswith("train2@1   epoch 1/10 (pipeline ≈ 1:30 left)"), out[-1]
+    _epoch(view, clock, "train2@1", 1, 10, 60)  # round 2, first epochs: at round 1's rate, train2@2 10 x 10 s
+    assert out[-1].endswith("train2@1   epoch 1/10 (pipeline ≈ 1:40 left)"), out[-1]
     assert out[1].endswith("train1@1   started") and out[1].startswith("[  0:00]")
 
 

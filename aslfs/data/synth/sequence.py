@@ -399,6 +399,12 @@ def synthesize(phrase: str, signer: Signer, rng: np.random.Generator, hand_dropo
     hand[lost] = np.nan
     off[outside_image(off)] = np.nan
 
+    return _frames(face, off, pose, hand, iso, signer.left_handed), tl["label"]
+
+
+def _frames(face, off, pose, hand, iso, left_handed: bool) -> np.ndarray:
+    """The competition's (T, 1629) columns from the parts in height units (mirrored for a left-handed signer)."""
+    t = len(face)
     out = np.empty((t, N_ALL, 3), np.float32)
     out[:, FACE0:FACE0 + N_FACE] = face
     out[:, LHAND0:LHAND0 + N_HAND] = off
@@ -406,8 +412,7 @@ def synthesize(phrase: str, signer: Signer, rng: np.random.Generator, hand_dropo
     out[:, RHAND0:RHAND0 + N_HAND] = hand
     out /= iso  # height units -> normalised (z back to x units)
     out[:, POSE0:POSE0 + N_POSE, 2] = pose[:, :, 2]  # pose z stays in pose units
-    if signer.left_handed:
+    if left_handed:
         out = out[:, mirror_permutation()]
         out[..., 0] = 1.0 - out[..., 0]
-    frames = quantize(out.transpose(0, 2, 1).reshape(t, 3 * N_ALL))
-    return frames, tl["label"]
+    return quantize(out.transpose(0, 2, 1).reshape(t, 3 * N_ALL))

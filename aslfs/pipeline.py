@@ -45,6 +45,7 @@ from pathlib import Path
 from aslfs.errors import AslfsError
 
 LOG_DIR = Path("artifacts") / "logs"
+DVC = str(Path(sys.executable).parent / "dvc")  # the project environment's DVC
 
 
 def project_env(root: Path) -> dict[str, str]:
@@ -74,7 +75,7 @@ def thread_env(environ: dict[str, str], jobs: int, cpus: int | None = None) -> d
 
 
 def dvc(root: Path, *args: str, environ: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [str(Path(sys.executable).parent / "dvc"), *args]
+    cmd = [DVC, *args]
     proc = subprocess.run(cmd, cwd=root, env=environ or project_env(root))
     if check and proc.returncode != 0:
         raise AslfsError(f"`dvc {' '.join(args)}` failed with exit status {proc.returncode} (see the output above)")
@@ -82,7 +83,7 @@ def dvc(root: Path, *args: str, environ: dict | None = None, check: bool = True)
 
 
 def _dvc_output(root: Path, *args: str, environ: dict[str, str] | None = None) -> str:
-    proc = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=root,
+    proc = subprocess.run([DVC, *args], cwd=root,
                           env=environ or project_env(root), capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -128,7 +129,7 @@ def run_stage(root: Path, address: str, environ: dict[str, str], force: bool = F
     The combined output goes line by line to ``on_line`` and, when ``log_dir`` is given, to
     ``log_dir/<address>.log``. Returns the wall time; a failure raises one line (the stage's last output line and
     where its log is)."""
-    cmd = [str(Path(sys.executable).parent / "dvc"), "--wait-for-lock", "repro", "--single-item",
+    cmd = [DVC, "--wait-for-lock", "repro", "--single-item",
            *(["--force"] if force else []), address]
     log_path = None
     if log_dir is not None:
@@ -183,14 +184,18 @@ class _Stage:
     epoch_seconds: list[float] = field(default_factory=list)
     last_report: float = 0.0
 
+    @property
+    def per_epoch(self) -> float | None:
+        """Mean seconds per epoch after the first (which includes building and compiling the training step, and says
+        little about the others); None before the second epoch ended."""
+        rest = self.epoch_seconds[1:]
+        return sum(rest) / len(rest) if rest else None
+
     def seconds_left(self, now: float) -> float | None:
-        """Time left of a training stage from its epoch times so far (None before its second epoch ended: the first
-        includes building and compiling the training step, and says little about the others)."""
-        if len(self.epoch_seconds) < 2 or not self.epochs:
+        """Time left of a training stage from its epoch times so far (None until :attr:`per_epoch` is known)."""
+        if self.per_epoch is None or not self.epochs:
             return None
-        per_epoch = sum(self.epoch_seconds[1:]) / len(self.epoch_seconds[1:])
-        in_epoch = now - self.epoch_started
-        return max(0.0, (self.epochs - self.epoch) * per_epoch - in_epoch)
+        return max(0.0, (self.epochs - self.epoch) * self.per_epoch - (now - self.epoch_started))
 
 
 class ProgressView:
@@ -235,9 +240,8 @@ class ProgressView:
                 stage.epoch += 1
                 stage.epoch_seconds.append(now - stage.epoch_started)
                 stage.epoch_started = now
-                if len(stage.epoch_seconds) > 1:
-                    rest = stage.epoch_seconds[1:]
-                    self._per_epoch[address.split("@")[0]] = sum(rest) / len(rest)
+                if stage.per_epoch is not None:
+                    self._per_epoch[address.split("@")[0]] = stage.per_epoch
                 if now - stage.last_report >= self.every or stage.epoch == stage.epochs:
                     stage.last_report = now
                     left = stage.seconds_left(now)
@@ -277,8 +281,8 @@ class ProgressView:
             return self._per_epoch.get(address.split("@")[0], any_rate)
 
         # a running training without an estimate of its own yet (its first epoch) counts at its round's rate
-        left = max((s.seconds_left(now) if s.seconds_left(now) is not None
-                    else max(0, s.epochs - s.epoch) * rate(s.address) for s in self._running.values()), default=0.0)
+        left = max((own if (own := s.seconds_left(now)) is not None else max(0, s.epochs - s.epoch) * rate(s.address)
+                    for s in self._running.values()), default=0.0)
         for level in self.planned:
             todo = [a for a in level if a not in self._done and a not in self._running]
             if not todo:

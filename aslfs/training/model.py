@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from aslfs.training import distribution
 from aslfs.training.losses import LossConfig, training_losses
 
 LOSS_TERMS = ("ce", "ce_bwd", "bce", "ctc")
@@ -62,7 +63,7 @@ class TrainingModel(keras.Model):
         total = terms["loss"]
         for extra in self.losses:  # layer regularisation losses, if any
             total = total + ops.cast(extra, "float32")
-        return total
+        return distribution.scale_loss(total)  # a replica's share of the global mean (TF data parallel), else as is
 
     def get_config(self):
         return {"net": keras.saving.serialize_keras_object(self.net), "loss_config": self.loss_config.to_dict(),

@@ -145,6 +145,21 @@ def all_reduce(x, op: str = "sum"):
         else tf.reduce_max(ctx.all_gather(x[None], axis=0), axis=0)
 
 
+def first_local_batch(strategy, iterator):
+    """TensorFlow data-parallel ``fit``/``evaluate``: the first batch of Keras' epoch ``iterator`` as replica 0's
+    shard, for the model's symbolic build. Keras averages the replicas' shards instead (``strategy.reduce("MEAN")``),
+    which fails on a boolean input such as ``padding_mask`` (no ``AddN`` for bool); one shard has the same
+    structure, dtypes and per-replica shapes."""
+    import tensorflow as tf
+
+    batch = None
+    for _, _, it in iterator:
+        batch = next(it)
+        break
+    return tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0]
+                                 if isinstance(v, tf.distribute.DistributedValues) else v, batch)
+
+
 def num_replicas() -> int:
     """Replicas of the TensorFlow data-parallel step being traced (1 elsewhere)."""
     ctx = _replica_context()

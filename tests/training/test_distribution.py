@@ -1,10 +1,11 @@
 """Data-parallel training (aslfs.training.distribution): device planning, partial-batch trimming, and one optimizer
 step on 2 virtual CPU devices against 1 device with the same global batch, on JAX and on TensorFlow.
 
-The 2-device checks run ``tests/training/distributed_step.py`` in a subprocess (the device count is fixed when the
-backend initialises). Tolerance: losses within 1e-5 relative, every weight (moving BatchNorm statistics included,
-which are synchronised) within 1e-4 of its scale (``max |a − b| / (1 + max |a|)``), against updates of order 1e-2
-(AdamW at lr 1e-2); what remains is float summation order.
+The 2-device checks run ``tests/training/distributed_checks.py`` in one subprocess per backend (the device count is
+fixed when the backend initialises). Tolerance: losses within 1e-5 relative, every weight (moving BatchNorm
+statistics included, which are synchronised) within 1e-4 of its scale (``max |a − b| / (1 + max |a|)``; measured:
+about 5e-7 on JAX, 2e-6 on TensorFlow), against updates of order 1e-1; what remains is float summation order.
+On JAX the same process runs a whole ``train_model`` on 2 devices (an epoch, validation, ``model.keras``).
 """
 
 import importlib.util
@@ -23,7 +24,7 @@ from aslfs.training import distribution
 from aslfs.training.loader import SequenceBatches
 from tests.training.fixtures import make_store
 
-SCRIPT = Path(__file__).with_name("distributed_step.py")
+SCRIPT = Path(__file__).with_name("distributed_checks.py")
 
 
 def test_plans(monkeypatch):
@@ -69,9 +70,9 @@ def test_partial_batches_are_trimmed_to_the_device_count(tmp_path):
         assert set(trimmed.rows(i)) <= set(full.rows(i))
 
 
-def _run(backend: str) -> dict:
+def _run(backend: str, *args: str) -> dict:
     env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=600)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     return json.loads(lines[-1][len("RESULT "):])
@@ -80,20 +81,23 @@ def _run(backend: str) -> dict:
 def _check(result: dict) -> None:
     assert result["plan"].startswith("data-parallel on 2 devices")
     np.testing.assert_allclose(result["two"], result["one"], rtol=1e-5)
-    assert result["max_update"] > 1e-3  # the step moved the weights ...
-    assert result["max_weight_diff"] < 1e-4, (result["worst"], result["max_weight_diff"])  # ... identically on 1 and 2 devices
-    assert result["bn_moving_moved"] > 1e-3 and result["bn_moving_diff"] < 1e-4  # synchronised BatchNorm
+    assert result["max_update"] > 1e-2  # the step moved the weights ...
+    # ... identically on 1 and 2 devices
+    assert result["max_weight_diff"] < 1e-4, (result["worst"], result["max_weight_diff"])
+    assert result["bn_moving_moved"] > 1e-2 and result["bn_moving_diff"] < 1e-4  # synchronised BatchNorm
 
 
 @pytest.mark.jax
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install -e '.[jax]')")
-def test_two_devices_equal_one_on_jax():
-    _check(_run("jax"))
+def test_two_devices_equal_one_and_train_on_jax():
+    result = _run("jax", "--train")
+    _check(result)
+    # a whole train_model on 2 devices: an epoch, its validation (decoding) and the exported model.keras
+    assert result["train"]["epochs_done"] == 1 and "val_loss" in result["train"]["metrics"]
+    assert result["train"]["model_keras"]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="open: on TensorFlow the losses match exactly but one weight differs by 0.57 % of its scale "
-                          "(earlier run: feature_norm/moving_variance); not yet explained", strict=False)
 def test_two_devices_equal_one_on_tensorflow():
     _check(_run("tensorflow"))

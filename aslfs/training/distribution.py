@@ -24,6 +24,21 @@ is trimmed to a multiple of ``n`` rows (at most ``n − 1`` rows, a different ra
   replica's part and accumulate per replica), and :func:`all_reduce` sums the BatchNorm moments and takes the
   maximum of the backward-target length across replicas.
 
+**Feed batches through ``fit``** (as the trainer does): on TensorFlow, ``train_on_batch`` hands every replica the
+*whole* batch instead of a shard (Keras does not distribute it), which trains on the batch ``n`` times over and
+counts BatchNorm moments ``n`` times. Keras' ``fit`` under the strategy first averages the replicas' shards of the
+first batch to build the model, which fails on the boolean ``padding_mask``; :func:`first_local_batch` builds it
+from replica 0's shard instead (``TrainingModel._maybe_symbolic_build``).
+
+**Status.** JAX: one step on 2 devices equals one step on 1 device, and a whole ``train_model`` (epoch, validation,
+``model.keras``) runs on 2 virtual CPU devices (``tests/training/test_distribution.py``). TensorFlow: the step
+equivalence holds (checked eagerly, for time), and ``fit`` of the demo preset on 2 devices runs in graph mode
+(``benchmarks/data_parallel.py``), but a whole ``train_model`` on 2 devices does not yet: its first step fails in
+graph mode with "Collective ops is aborted by: Shape mismatch in the collective instance … expected shape [1] but
+another member in the group expected shape []" at a ``CollectiveReduceV2`` of ``stem_norm`` (the replicas issue
+their collectives in different orders or shapes; not yet traced to its cause; without the loader's TF signature
+probe it fails earlier, on a static batch shape). Use JAX for data-parallel training until then.
+
 **BatchNorm statistics are synchronised on both backends** (SyncBN, not per-device statistics like DDP without
 SyncBN): :class:`~aslfs.layers.masked_batch_normalization.MaskedBatchNormalization` normalises with the masked
 moments of the global micro-batch and updates its moving statistics with them, identically on every replica. On JAX

@@ -30,14 +30,12 @@ counts BatchNorm moments ``n`` times. Keras' ``fit`` under the strategy first av
 first batch to build the model, which fails on the boolean ``padding_mask``; :func:`first_local_batch` builds it
 from replica 0's shard instead (``TrainingModel._maybe_symbolic_build``).
 
-**Status.** JAX: one step on 2 devices equals one step on 1 device, and a whole ``train_model`` (epoch, validation,
-``model.keras``) runs on 2 virtual CPU devices (``tests/training/test_distribution.py``). TensorFlow: the step
-equivalence holds (checked eagerly, for time), and ``fit`` of the demo preset on 2 devices runs in graph mode
-(``benchmarks/data_parallel.py``), but a whole ``train_model`` on 2 devices does not yet: its first step fails in
-graph mode with "Collective ops is aborted by: Shape mismatch in the collective instance … expected shape [1] but
-another member in the group expected shape []" at a ``CollectiveReduceV2`` of ``stem_norm`` (the replicas issue
-their collectives in different orders or shapes; not yet traced to its cause; without the loader's TF signature
-probe it fails earlier, on a static batch shape). Use JAX for data-parallel training until then.
+**Status.** On both backends one step on 2 devices equals one step on 1 device, and a whole ``train_model``
+(epochs, validation, ``model.keras``) runs on 2 virtual CPU devices (``tests/training/test_distribution.py``).
+Two things make the TensorFlow side work: one ``MirroredStrategy`` per device set and process
+(:func:`_mirrored_strategy`: a second strategy numbers its collectives from the same keys and collides with the
+first one's, "Shape mismatch in the collective instance ..."), and validation decoding on one device
+(:func:`predict_on_batch`).
 
 **BatchNorm statistics are synchronised on both backends** (SyncBN, not per-device statistics like DDP without
 SyncBN): :class:`~aslfs.layers.masked_batch_normalization.MaskedBatchNormalization` normalises with the masked
@@ -128,11 +126,25 @@ def scope(plan: Plan):
     elif backend == "tensorflow":
         import tensorflow as tf
 
-        strategy = tf.distribute.MirroredStrategy(devices=[f"/{d.upper()}" for d in plan.devices])
-        with strategy.scope():
+        with _mirrored_strategy(plan.devices).scope():
             yield
     else:
         raise ConfigError(f"train.distribution: data_parallel is not supported on the {backend} backend")
+
+
+_STRATEGIES: dict[tuple[str, ...], object] = {}
+
+
+def _mirrored_strategy(devices: tuple[str, ...]):
+    """One ``MirroredStrategy`` per device set and process. Each strategy numbers its collectives from the same
+    group and instance keys, and TensorFlow's collective executor keeps the first shapes it saw under a key: a
+    second strategy in the same process (a second training, the flow's in-process tasks, a test) would collide
+    with the first one's collectives ("Shape mismatch in the collective instance ...")."""
+    if devices not in _STRATEGIES:
+        import tensorflow as tf
+
+        _STRATEGIES[devices] = tf.distribute.MirroredStrategy(devices=[f"/{d.upper()}" for d in devices])
+    return _STRATEGIES[devices]
 
 
 def _replica_context():
@@ -173,6 +185,23 @@ def first_local_batch(strategy, iterator):
         break
     return tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0]
                                  if isinstance(v, tf.distribute.DistributedValues) else v, batch)
+
+
+def predict_on_batch(model, x):
+    """``model.predict_on_batch(x)`` as NumPy, on one device. Under a TensorFlow data-parallel strategy Keras'
+    ``*_on_batch`` methods do not split the batch over the replicas (``predict_on_batch`` returns one replica's
+    share), so validation decodes there with one traced call of the model in the cross-replica context (mirrored
+    weights are read once; the decode is cheap against training)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            fn = getattr(model, "_aslfs_one_device_call", None)
+            if fn is None:
+                fn = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+                model._aslfs_one_device_call = fn
+            return keras.tree.map_structure(lambda v: v.numpy(), fn(x))
+    return model.predict_on_batch(x)
 
 
 def num_replicas() -> int:

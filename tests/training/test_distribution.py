@@ -5,7 +5,9 @@ The 2-device checks run ``tests/training/distributed_checks.py`` in one subproce
 fixed when the backend initialises). Tolerance: losses within 1e-5 relative, every weight (moving BatchNorm
 statistics included, which are synchronised) within 1e-4 of its scale (``max |a − b| / (1 + max |a|)``; measured:
 about 5e-7 on JAX, 2e-6 on TensorFlow), against updates of order 1e-1; what remains is float summation order.
-On JAX the same process runs a whole ``train_model`` on 2 devices (an epoch, validation, ``model.keras``).
+The same process then runs a whole ``train_model`` on 2 devices (an epoch, validation, ``model.keras``); on
+TensorFlow that is also a second data-parallel model in one process, which collided with the first one's collectives
+before the strategy was shared.
 """
 
 import importlib.util
@@ -87,17 +89,23 @@ def _check(result: dict) -> None:
     assert result["bn_moving_moved"] > 1e-2 and result["bn_moving_diff"] < 1e-4  # synchronised BatchNorm
 
 
+def _check_training(result: dict) -> None:
+    # a whole train_model on 2 devices: an epoch, its validation (decoding) and the exported model.keras
+    assert result["train"]["epochs_done"] == 1 and "val_loss" in result["train"]["metrics"]
+    assert result["train"]["model_keras"]
+
+
 @pytest.mark.jax
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install -e '.[jax]')")
 def test_two_devices_equal_one_and_train_on_jax():
     result = _run("jax", "--train")
     _check(result)
-    # a whole train_model on 2 devices: an epoch, its validation (decoding) and the exported model.keras
-    assert result["train"]["epochs_done"] == 1 and "val_loss" in result["train"]["metrics"]
-    assert result["train"]["model_keras"]
+    _check_training(result)
 
 
 @pytest.mark.slow
-def test_two_devices_equal_one_on_tensorflow():
-    _check(_run("tensorflow"))
+def test_two_devices_equal_one_and_train_on_tensorflow():
+    result = _run("tensorflow", "--train")
+    _check(result)
+    _check_training(result)

@@ -249,6 +249,14 @@ class TrainParams(Section):
     #: §6.1 QUIRK of the reference's PyTorch validation: a prediction without an end token counts as empty.
     #: False keeps its characters (what the exported model does).
     empty_without_end: bool = False
+    #: Data-parallel training on one host (``aslfs.training.distribution``): ``off``, ``data_parallel`` (over
+    #: ``devices`` accelerators, or CPU devices when there is none) or ``auto`` (data_parallel when more than one
+    #: accelerator is visible, else off). ``batch_size`` stays the global micro-batch (per device: batch_size /
+    #: devices, which must divide) and batch_size × grad_accum the global batch; schedule, warm-up, clipping and
+    #: BatchNorm statistics are those of the global batch.
+    distribution: Literal["auto", "off", "data_parallel"] = "auto"
+    #: Devices of ``data_parallel`` / ``auto`` (0 = all visible).
+    devices: int = Field(0, ge=0)
     #: keras ``jit_compile``: ``auto`` (XLA on GPU / JAX), ``on``, ``off``.
     jit_compile: Literal["auto", "on", "off"] = "auto"
     steps_per_execution: int = Field(1, ge=1)

@@ -10,7 +10,8 @@ augmentation list → resize/pad → targets with decoder-input masking → batc
   Worker processes send every batch back through a pipe (a padded batch of 64 × 384 frames is 38 MB), which costs
   far more than making it; threads share memory but hold the GIL for part of the numpy work.
 
-Usage: ``python -m benchmarks.loader [--round 2] [--batches 12] [--workers 1 2] [--out benchmarks/results/loader.json]``
+Usage: ``python -m benchmarks.loader [--round 2] [--batches 12] [--workers 1 2] [--out benchmarks/results/loader.json]``;
+the demo shapes: ``--batch-size 8 --max-len 64 --buckets 64``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--batches", type=int, default=12)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--sequences", type=int, default=600)
+    ap.add_argument("--max-len", type=int, help="frames after resizing (default: sampling.max_len, 384)")
+    ap.add_argument("--buckets", type=int, nargs="+", help="bucket lengths (default: train.buckets)")
     ap.add_argument("--out", default="benchmarks/results/loader.json")
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
@@ -64,6 +67,7 @@ def main(argv=None) -> dict:
     from benchmarks._store import write_store
 
     tp, sampling, aug_params = TrainParams(), SamplingParams(), AugmentParams()
+    max_len, buckets = args.max_len or sampling.max_len, args.buckets or tp.buckets
     with tempfile.TemporaryDirectory() as tmp:
         store_dir, table = write_store(tmp, n=args.sequences)
         store = SequenceStore(store_dir)
@@ -73,7 +77,7 @@ def main(argv=None) -> dict:
         def make(workers: int, processes: bool = True):
             return SequenceBatches(store, table, args.batch_size, training=True, round=args.round,
                                    augmentation=build_augmentation(aug_params, args.round), seed=0,
-                                   buckets=tp.buckets, max_len=sampling.max_len, resize_mode=sampling.resize_mode,
+                                   buckets=buckets, max_len=max_len, resize_mode=sampling.resize_mode,
                                    decoder_mask_p=aug_params.decoder_mask_p, workers=workers,
                                    use_multiprocessing=processes and workers > 0)
 
@@ -93,7 +97,7 @@ def main(argv=None) -> dict:
         mean_frames = float(table["seq_len"].mean())
     report = {
         "benchmark": "loader", "round": args.round, "batch_size": args.batch_size, "mean_frames": round(mean_frames, 1),
-        "buckets": tp.buckets, "max_len": sampling.max_len, "results": results,
+        "buckets": buckets, "max_len": max_len, "results": results,
     }
     out = write_report(report, args.out, load_before)
     print(f"wrote {out}")

@@ -28,15 +28,21 @@ import statistics
 import time
 
 
+def step_parser(description: str, preset: str, batch: int, frames: int, repeats: int) -> argparse.ArgumentParser:
+    """The options every training-step benchmark takes: ``--preset --batch --frames --warmup --repeats``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--preset", default=preset)
+    p.add_argument("--batch", type=int, default=batch)
+    p.add_argument("--frames", type=int, default=frames)
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (tracing / compilation)")
+    p.add_argument("--repeats", type=int, default=repeats, help="timed steps")
+    return p
+
+
 def _parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="kaggle-1st-round2")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--frames", type=int, default=384)
+    p = step_parser(__doc__.splitlines()[0], "kaggle-1st-round2", 16, 384, 3)
     p.add_argument("--valid", type=int, default=250)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--latency-frames", type=int, default=150)
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                    help="XLA: Keras' jit_compile (auto = XLA on JAX and on a TensorFlow GPU, not on a TensorFlow CPU)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from aslfs.training import distribution
+
 
 @keras.saving.register_keras_serializable(package="aslfs")
 class MaskedBatchNormalization(keras.layers.Layer):
@@ -14,7 +16,8 @@ class MaskedBatchNormalization(keras.layers.Layer):
     whose frame is real, and the moving statistics are updated as ``moving = momentum * moving + (1 - momentum) *
     batch`` (Keras momentum = 1 − PyTorch momentum). The moving variance is updated with the *unbiased* batch
     variance (n / (n − 1)), as PyTorch's BatchNorm does, so ported and natively trained statistics mean the same.
-    In inference the moving statistics are used. Moments are computed in float32.
+    In inference the moving statistics are used. Moments are computed in float32. Under data-parallel training the
+    moments are those of the global batch on every backend (synchronised BatchNorm, :mod:`aslfs.training.distribution`).
 
     Args:
         momentum: float. Keras momentum of the moving statistics. Defaults to 0.9.
@@ -48,9 +51,9 @@ class MaskedBatchNormalization(keras.layers.Layer):
         self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros", trainable=True) \
             if self.center else None
         self.moving_mean = self.add_weight(name="moving_mean", shape=(channels,), initializer="zeros",
-                                           trainable=False, autocast=False)
+                                           trainable=False, autocast=False, aggregation="mean")
         self.moving_variance = self.add_weight(name="moving_variance", shape=(channels,), initializer="ones",
-                                               trainable=False, autocast=False)
+                                               trainable=False, autocast=False, aggregation="mean")
         self.built = True
 
     def _moments(self, x, padding_mask):
@@ -69,7 +72,8 @@ class MaskedBatchNormalization(keras.layers.Layer):
         shift = ops.mean(first, axis=0)
         if padding_mask is not None:
             shift = ops.where(padding_mask[0, 0], shift, ops.zeros_like(shift))
-        shift = ops.stop_gradient(shift)
+        # data-parallel TensorFlow: one shift and global sums over the replicas (aslfs.training.distribution)
+        shift = ops.stop_gradient(distribution.all_reduce(shift) / float(distribution.num_replicas()))
         shifted = x - shift
         count = 1.0
         if padding_mask is None:
@@ -82,9 +86,10 @@ class MaskedBatchNormalization(keras.layers.Layer):
             count = count * ops.sum(ops.cast(padding_mask, "float32"))
             # where, not a multiply: garbage (NaN, inf) at pads must not reach the sums
             shifted = ops.where(keep, shifted, ops.zeros_like(shifted))
+        count = distribution.all_reduce(count)
         denom = ops.maximum(count, 1.0)
-        m1 = ops.sum(shifted, axis=axes) / denom
-        m2 = ops.sum(ops.square(shifted), axis=axes) / denom
+        m1 = distribution.all_reduce(ops.sum(shifted, axis=axes)) / denom
+        m2 = distribution.all_reduce(ops.sum(ops.square(shifted), axis=axes)) / denom
         variance = ops.maximum(m2 - ops.square(m1), 0.0)
         return shift + m1, variance, count
 

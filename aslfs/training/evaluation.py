@@ -26,6 +26,7 @@ import pandas as pd
 
 from aslfs.decoding import apply_dummy_rule, ctc_greedy_decode, greedy_attention_decode, tokens_to_text
 from aslfs.metrics import competition_score, score_report
+from aslfs.training import distribution
 from aslfs.training.losses import LossConfig, training_losses
 from aslfs.vocab import MAX_TARGET_LEN
 
@@ -96,8 +97,8 @@ class Validator:
         for idx in range(len(self.batches)):
             rows = self.batches.rows(idx)
             x, y = self.batches.batch(idx)
-            out = self.step.predict_on_batch(x)
-            out = {k: np.asarray(v) for k, v in out.items()}  # predict_on_batch returns NumPy already
+            out = distribution.predict_on_batch(self.step, x)
+            out = {k: np.asarray(v) for k, v in out.items()}
             for row, text in zip(rows, tokens_to_text(out["token_ids"], empty_without_end=self.empty_without_end)):
                 texts[int(row)] = text
             if "ctc_logits" in out:

@@ -120,6 +120,8 @@ class SequenceBatches(keras.utils.PyDataset):
         supplemental_sampling: round-2 epochs of non-supplemental rows + one row per supplemental phrase (§1.9);
             defaults to ``training and round == 2``.
         workers, use_multiprocessing, max_queue_size: :class:`keras.utils.PyDataset` parallelism.
+        batch_multiple: training under data parallelism: every batch is a multiple of this (the device count); a
+            partial batch is trimmed (at most ``batch_multiple − 1`` rows, a different random set each epoch).
     """
 
     def __init__(self, store: Store, table: pd.DataFrame, batch_size: int, *, training: bool, round: int = 1,
@@ -127,7 +129,7 @@ class SequenceBatches(keras.utils.PyDataset):
                  buckets: Sequence[int] | None = None, bucket_window: int = 32, max_len: int = MAX_LEN,
                  resize_mode: str = "linear", decoder_mask_p: float = 0.2, backward: bool | None = None,
                  backward_pad_fixed: bool = False, supplemental_sampling: bool | None = None, workers: int = 1, use_multiprocessing: bool = False,
-                 max_queue_size: int = 10):
+                 max_queue_size: int = 10, batch_multiple: int = 1):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         missing = [c for c in TABLE_COLUMNS if c not in table.columns]
         if missing:
@@ -168,6 +170,7 @@ class SequenceBatches(keras.utils.PyDataset):
             self._partners = PartnerSampler(ptable)
             key = dict(zip(ptable["sequence_id"].to_numpy().tolist(), range(len(ptable))))
             self._row_in_partner = np.array([key.get(s, -1) for s in self.table["sequence_id"].tolist()], np.int64)
+        self.batch_multiple = max(1, int(batch_multiple))
         self._probe_left = 0
         self._probe_shapes = None
         self._owner_pid = os.getpid()
@@ -187,6 +190,14 @@ class SequenceBatches(keras.utils.PyDataset):
         return self._epoch_len
 
     def _make_plan(self, epoch: int) -> list[np.ndarray]:
+        plan = self._make_full_plan(epoch)
+        if self.batch_multiple == 1:
+            return plan
+        k = self.batch_multiple  # data parallel: partial batches trimmed to a multiple of the device count
+        plan = [rows[: len(rows) - len(rows) % k] for rows in plan]
+        return [rows for rows in plan if len(rows)]
+
+    def _make_full_plan(self, epoch: int) -> list[np.ndarray]:
         n, bs = self._epoch_len, self.batch_size
         if not self.training:
             rows = np.arange(n)

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 from keras import ops
 
+from aslfs.training import distribution
 from aslfs.vocab import NUM_CHARS, PAD_ID, VOCAB_SIZE
 
 
@@ -52,8 +53,10 @@ def sequence_cross_entropy(targets, logits, label_smoothing: float = 0.0, length
 
 
 def batch_target_length(token_ids, pad_id: int = PAD_ID):
-    """Longest target of the batch (characters + EOS): the reference's backward label length (int32 scalar)."""
-    return ops.max(ops.sum(ops.cast(ops.not_equal(ops.cast(token_ids, "int32"), pad_id), "int32"), axis=1))
+    """Longest target of the batch (characters + EOS): the reference's backward label length (int32 scalar); of the
+    global batch under data-parallel training (:mod:`aslfs.training.distribution`)."""
+    lengths = ops.sum(ops.cast(ops.not_equal(ops.cast(token_ids, "int32"), pad_id), "int32"), axis=1)
+    return distribution.all_reduce(ops.max(lengths), "max")
 
 
 def confidence_bce(score, confidence_logit):

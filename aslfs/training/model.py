@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from aslfs.training import distribution
 from aslfs.training.losses import LossConfig, training_losses
 
 LOSS_TERMS = ("ce", "ce_bwd", "bce", "ctc")
@@ -62,7 +63,14 @@ class TrainingModel(keras.Model):
         total = terms["loss"]
         for extra in self.losses:  # layer regularisation losses, if any
             total = total + ops.cast(extra, "float32")
-        return total
+        return distribution.scale_loss(total)  # a replica's share of the global mean (TF data parallel), else as is
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # TensorFlow under a strategy (only that trainer calls this): build from one replica's shard of the first
+        # batch, not Keras' mean of the shards, which fails on the boolean padding mask (aslfs.training.distribution)
+        if iterator is not None and getattr(self, "_distribute_strategy", None) is not None:
+            data_batch, iterator = distribution.first_local_batch(self._distribute_strategy, iterator), None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def get_config(self):
         return {"net": keras.saving.serialize_keras_object(self.net), "loss_config": self.loss_config.to_dict(),

@@ -15,6 +15,10 @@ only matters in the first few hundred steps and not at all at ε = 1e-8. Mixed p
 optimizer in Keras' dynamic ``LossScaleOptimizer``: like PyTorch's ``GradScaler`` it skips a micro-step whose
 gradients are not finite (here that micro-step is also not counted by the schedule).
 
+**Devices.** ``train.distribution`` / ``train.devices`` train data-parallel on one host
+(:mod:`aslfs.training.distribution`): ``batch_size`` stays the global micro-batch, split over the devices, so the
+schedule, accumulation, clipping and (synchronised) BatchNorm statistics are those of a single-device run.
+
 **Outputs** under ``out_dir``::
 
     checkpoint/last.keras, checkpoint/state.json   every epoch, atomically (resume point)
@@ -48,6 +52,7 @@ import keras
 from aslfs import atomic, runs
 from aslfs.errors import ConfigError
 from aslfs.training import checkpoint as ckpt
+from aslfs.training import distribution
 from aslfs.training.callbacks import EpochMonitor, FirstStepNotices, eval_epochs, write_history, write_predictions
 from aslfs.training.losses import LossConfig
 from aslfs.training.optim import jit_mode, make_optimizer, resolve_mixed_precision
@@ -118,8 +123,12 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     resumed_from = state.epoch if state.epoch > 0 else None
 
     mixed = resolve_mixed_precision(rp.mixed_precision)
+    plan = _device_plan(train, rp, round)
+    scope = contextlib.ExitStack()
+    scope.enter_context(distribution.scope(plan))
     net, model, loss_config, batches, val_batches = _build(
-        model_config, store, train_table, val_table, round, rp, train, augment, sampling, seed, state.epoch, mixed)
+        model_config, store, train_table, val_table, round, rp, train, augment, sampling, seed, state.epoch, mixed,
+        plan)
     if resumed_from is not None:
         ckpt.restore_weights(out_dir, model)
         keras.utils.set_random_seed(seed + 7919 * resumed_from)  # fresh dropout stream for the resumed part
@@ -132,8 +141,8 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     facts = {"round": round, "fold": fold, "seed": seed, "epochs": rp.epochs, "data_version": data_version,
              "train_rows": len(train_table), "examples_per_epoch": batches.examples_per_epoch,
              "val_rows": len(val_table), "mixed_precision": mixed, "backend": keras.backend.backend(),
-             "steps_per_epoch": len(batches), "parameters": int(net.count_params())}
-    with contextlib.ExitStack() as stack:
+             "steps_per_epoch": len(batches), "parameters": int(net.count_params()), "devices": plan.replicas}
+    with scope, contextlib.ExitStack() as stack:
         tracker = None
         if track:
             tags = {"aslfs.round": round, "aslfs.fold": fold, "aslfs.seed": seed, "aslfs.data_version": data_version,
@@ -146,6 +155,15 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
                       facts)
     result.resumed_from_epoch = resumed_from
     return result
+
+
+def _device_plan(train, rp, round: int) -> distribution.Plan:
+    """The round's :class:`~aslfs.training.distribution.Plan`, announced when it is data-parallel."""
+    plan = distribution.resolve(train.distribution, train.devices, rp.batch_size, f"train.round{round}")
+    if plan.mode != "off":
+        print(f"train: {plan.describe()}, {rp.batch_size // plan.replicas} samples per device and micro-batch",
+              flush=True)
+    return plan
 
 
 def _check_settings(round: int, train, sampling, oof_csv):
@@ -185,7 +203,7 @@ def _resume_state(out_dir: Path, resolved: dict, seed: int, data_version: str) -
 
 
 def _build(model_config, store, train_table, val_table, round, rp, train, augment, sampling, seed, start_epoch,
-           mixed):
+           mixed, plan=None):
     """The network, its compiled training model, the loss settings and the two batch sources (under the mixed
     precision policy when ``mixed``; the global policy is restored afterwards)."""
     from aslfs.data.augment import build_augmentation
@@ -215,13 +233,15 @@ def _build(model_config, store, train_table, val_table, round, rp, train, augmen
             epoch=start_epoch, buckets=buckets, bucket_window=train.bucket_window, max_len=sampling.max_len,
             resize_mode=sampling.resize_mode, decoder_mask_p=augment.decoder_mask_p,
             backward=model_config.backward_decoder, backward_pad_fixed=sampling.backward_pad_fixed,
-            workers=train.workers, use_multiprocessing=use_mp, max_queue_size=train.max_queue_size)
+            workers=train.workers, use_multiprocessing=use_mp, max_queue_size=train.max_queue_size,
+            batch_multiple=plan.replicas if plan is not None else 1)
         val_batches = SequenceBatches(
             store, val_table, train.eval_batch_size, training=False, round=round, buckets=buckets,
             max_len=sampling.max_len, resize_mode=sampling.resize_mode, backward=model_config.backward_decoder,
             backward_pad_fixed=sampling.backward_pad_fixed, workers=0)
         schedule = make_schedule(rp.peak_lr, rp.epochs, rp.warmup_epochs, batches.examples_per_epoch, rp.batch_size)
-        model.compile(optimizer=make_optimizer(schedule, rp, train), jit_compile=jit_mode(train.jit_compile),
+        optimizer = distribution.prepare_optimizer(make_optimizer(schedule, rp, train), plan or distribution.Plan())
+        model.compile(optimizer=optimizer, jit_compile=jit_mode(train.jit_compile),
                       steps_per_execution=train.steps_per_execution)
         model.optimizer.build(model.trainable_variables)
     finally:

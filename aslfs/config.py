@@ -249,6 +249,11 @@ class TrainParams(Section):
     #: §6.1 QUIRK of the reference's PyTorch validation: a prediction without an end token counts as empty.
     #: False keeps its characters (what the exported model does).
     empty_without_end: bool = False
+    #: Training filter (the 12th-place cleaning rule, whose value was 2): keep a training row only when more than
+    #: this many frames per phrase character show a hand (a frame counts when any hand landmark was detected).
+    #: Sequences where the detector lost the hand for most letters teach noise. Validation and OOF rows are never
+    #: filtered. 0 = off (the winning recipe).
+    min_hand_frames_per_char: float = Field(0.0, ge=0.0)
     #: Data-parallel training on one host (``aslfs.training.distribution``): ``off``, ``data_parallel`` (over
     #: ``devices`` accelerators, or CPU devices when there is none) or ``auto`` (data_parallel when more than one
     #: accelerator is visible, else off). ``batch_size`` stays the global micro-batch (per device: batch_size /

@@ -2,6 +2,8 @@
 store's index, split into training and validation rows for a (round, fold).
 
 Round 1: training rows are the non-supplemental rows of the other folds with at least ``min_seq_len`` raw frames.
+Both rounds: with ``min_hand_frames_per_char`` > 0, training rows with no more than that many hand frames per
+phrase character are dropped (:func:`hand_frame_counts`; the 12th-place cleaning rule).
 Round 2: training rows are all rows of the other folds (supplemental rows with phrases of at most
 ``sampling.max_supplemental_phrase_len`` characters included) with their OOF ``score`` (clipped to [0, 1];
 supplemental rows ``sampling.supplemental_score``). Validation rows are the non-supplemental rows of the validation
@@ -39,6 +41,28 @@ def read_folds(folds_csv) -> pd.DataFrame:
 
 def read_oof(oof_csv) -> pd.DataFrame:
     return _read_csv(oof_csv, "OOF table", ("sequence_id", "score"))
+
+
+def hand_frame_counts(store, positions) -> np.ndarray:
+    """Frames with a hand of the store's sequences at ``positions`` (int64): frames where any hand landmark is
+    non-zero. In the normalised store a missing landmark is 0 (docs/reference.md §2.1), and a detected hand has
+    landmarks off the sequence mean. Reads each sequence once (memory-mapped shards)."""
+    from aslfs.landmarks import HANDS
+
+    counts = np.zeros(len(positions), np.int64)
+    for k, pos in enumerate(np.asarray(positions, np.int64)):
+        hands = store.load(int(pos))[:, HANDS]
+        counts[k] = int(np.count_nonzero(np.any(hands.reshape(len(hands), -1) != 0, axis=1)))
+    return counts
+
+
+def filter_hand_frames(train: pd.DataFrame, store, min_per_char: float) -> pd.DataFrame:
+    """``train`` without the rows with at most ``min_per_char`` hand frames per phrase character (0 = unchanged)."""
+    if min_per_char <= 0 or train.empty:
+        return train
+    chars = train["phrase"].astype(str).str.len().clip(lower=1).to_numpy()
+    keep = hand_frame_counts(store, train["store_pos"].to_numpy()) > min_per_char * chars
+    return train[keep].reset_index(drop=True)
 
 
 def build_tables(index: pd.DataFrame, folds: pd.DataFrame, round: int, fold: int, min_seq_len: int = 15,

@@ -56,7 +56,7 @@ from aslfs.training import distribution
 from aslfs.training.callbacks import EpochMonitor, FirstStepNotices, eval_epochs, write_history, write_predictions
 from aslfs.training.losses import LossConfig
 from aslfs.training.optim import jit_mode, make_optimizer, resolve_mixed_precision
-from aslfs.training.tables import build_tables, file_digest, read_folds, read_oof
+from aslfs.training.tables import build_tables, file_digest, filter_hand_frames, read_folds, read_oof
 
 
 @dataclass
@@ -114,6 +114,7 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     train_table, val_table = build_tables(
         store.index, read_folds(folds_csv), round, fold, rp.min_seq_len, read_oof(oof_csv) if round == 2 else None,
         sampling.supplemental_score, sampling.max_supplemental_phrase_len)
+    train_table = _hand_filter(train_table, store, train.min_hand_frames_per_char)
     data_version = file_digest(data_dir, folds_csv, oof_csv)
     resolved = {"round": round, "fold": fold, "train": train.model_dump(), "augment": augment.model_dump(),
                 "sampling": sampling.model_dump(), "model": model_config.to_dict()}
@@ -155,6 +156,18 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
                       facts)
     result.resumed_from_epoch = resumed_from
     return result
+
+
+def _hand_filter(train_table, store, min_per_char: float):
+    """``train.min_hand_frames_per_char`` applied to the training rows, with one line on what it dropped."""
+    if min_per_char <= 0:
+        return train_table
+    kept = filter_hand_frames(train_table, store, min_per_char)
+    if kept.empty:
+        raise ConfigError(f"train.min_hand_frames_per_char {min_per_char:g} drops every training row")
+    print(f"train: min_hand_frames_per_char {min_per_char:g} keeps {len(kept)} of {len(train_table)} training rows",
+          flush=True)
+    return kept
 
 
 def _device_plan(train, rp, round: int) -> distribution.Plan:

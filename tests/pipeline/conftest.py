@@ -58,7 +58,7 @@ stages:
   fan:
     foreach: ${pipeline.round1_folds}
     do:
-      cmd: python -c "import os, pathlib; pathlib.Path('out/b${item}.txt').write_text(pathlib.Path('out/a.txt').read_text() + ' ${item} ' + str(os.getpid()))"
+      cmd: python -c "import os, pathlib; pathlib.Path('out/b${item}.txt').write_text(pathlib.Path('out/a.txt').read_text() + ' ${item} ' + str(os.getpid()) + ' ' + (os.environ.get('CUDA_VISIBLE_DEVICES') or '-'))"
       deps: [out/a.txt]
       outs: ["out/b${item}.txt"]
   join:
@@ -70,7 +70,8 @@ stages:
 
 @pytest.fixture
 def toy_project(tmp_path):
-    """A small DVC project with a fan-out level (three independent stages) — the shape of the folds/seeds levels."""
+    """A small DVC project with a fan-out level (three independent stages) — the shape of the folds/seeds levels.
+    Each fan-out stage writes ``<a> <item> <pid> <CUDA_VISIBLE_DEVICES or ->`` to ``out/b<item>.txt``."""
     root = tmp_path / "toy"
     root.mkdir()
     (root / "dvc.yaml").write_text(TOY_DVC)

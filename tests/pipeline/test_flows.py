@@ -25,11 +25,15 @@ def _run_flow(root: Path, *args: str, timeout: int = 300) -> subprocess.Complete
 
 
 def test_flow_with_dask_runs_changed_stages_in_parallel_and_commits(toy_project):
-    proc = _run_flow(toy_project, "--task-runner", "dask", "--max-workers", "2")
+    # the fan-out stages stand for trainings: each asks the local cluster (2 workers, 1 GPU each) for a GPU
+    proc = _run_flow(toy_project, "--task-runner", "dask", "--max-workers", "2", "--gpus-per-training", "1",
+                     "--gpu-stages", "fan")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert (toy_project / "out" / "c.txt").read_text() == "777"
-    pids = {(toy_project / "out" / f"b{i}.txt").read_text().split()[2] for i in range(3)}
-    assert len(pids) == 3, "each fan-out stage ran as its own command"
+    fields = [(toy_project / "out" / f"b{i}.txt").read_text().split() for i in range(3)]
+    assert len({f[2] for f in fields}) == 3, "each fan-out stage ran as its own command"
+    # each ran on the one GPU of the worker that held its resource, and both workers' GPUs were used
+    assert sorted({f[3] for f in fields}) == ["0", "1"], fields
     assert _dvc_status(toy_project) == "{}", "dvc.lock records what the flow ran"
     # nothing changed: the second run runs no stage
     again = _run_flow(toy_project, "--task-runner", "threads")

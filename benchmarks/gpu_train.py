@@ -1,10 +1,10 @@
 """GPU training throughput of the kaggle-1st recipe on JAX: step time, samples/s, model FLOPs utilisation (MFU) from
 an analytic FLOP count, and the projected GPU-hours of the whole recipe.
 
-**Not measured yet: no GPU was available to the session that wrote this** (only its CPU smoke mode, ``--steps 2
---batch 2``, has run, in ``tests/training/test_gpu_train_benchmark.py``). Run it where GPUs are::
+Measured on one H200 (BENCHMARKS.md "GPU"); run it where GPUs are::
 
     KERAS_BACKEND=jax python -m benchmarks.gpu_train --preset kaggle-1st-round2 --devices N
+    KERAS_BACKEND=jax python -m benchmarks.gpu_train --preset kaggle-1st-round1 --devices N
 
 The step is a round-2 training step (forward and backward CE, confidence BCE, CTC; AdamW with global clipping)
 through ``fit`` on a synthetic batch of ``--batch`` sequences (the *global* batch, split over ``--devices`` by
@@ -22,8 +22,9 @@ bf16 figure of an H100/H200 SXM (989 TFLOP/s).
 **Projection** (:func:`recipe_gpu_hours`): the recipe's samples (round 1: 4 folds × 300 epochs on 3/4 of
 ``--sequences`` each; round 2: 2 seeds × 400 epochs on all of them; kaggle-1st: ~120k sequences) divided by the
 measured samples/s, times the devices. Round 1's model is smaller than round 2's (2.7M against 10.2M parameters;
-6.1 against 23.4 training GFLOP per sample at 384 frames by this count) and bucketing shortens the average step, so
-with a round-2 measurement at 384 frames the projection is an upper bound.
+6.1 against 23.4 training GFLOP per sample at 384 frames by this count): give its measured rate with
+``--round1-samples-per-s`` (else round 1 is projected at the round-2 rate). Every step is padded to 384 frames here,
+while bucketing shortens the average real step, so the projection is an upper bound.
 """
 
 from __future__ import annotations
@@ -74,9 +75,12 @@ def flops_rate(net, frames: int, samples_per_s: float) -> float:
     return train_flops_per_sample(net, frames) * samples_per_s
 
 
-def recipe_gpu_hours(samples_per_s: float, devices: int, sequences: int) -> dict:
-    """GPU-hours of each round of the recipe and in total at ``samples_per_s`` on ``devices`` devices."""
-    hours = {name: runs * epochs * frac * sequences / samples_per_s / 3600 * devices
+def recipe_gpu_hours(samples_per_s: float, devices: int, sequences: int, round1_samples_per_s: float | None = None
+                     ) -> dict:
+    """GPU-hours of each round of the recipe and in total at ``samples_per_s`` (round 1: ``round1_samples_per_s``
+    when given) on ``devices`` devices."""
+    rates = {"round1": round1_samples_per_s or samples_per_s, "round2": samples_per_s}
+    hours = {name: runs * epochs * frac * sequences / rates[name] / 3600 * devices
              for name, (runs, epochs, frac) in RECIPE.items()}
     return {**{k: round(v, 1) for k, v in hours.items()}, "total": round(sum(hours.values()), 1)}
 
@@ -88,6 +92,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--dtype", default="mixed_bfloat16", help="Keras dtype policy (float32 for a CPU run)")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense peak per device for the dtype")
     ap.add_argument("--sequences", type=int, default=120_000)
+    ap.add_argument("--round1-samples-per-s", type=float, help="measured round-1 rate for the projection")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     import keras
@@ -115,6 +120,8 @@ def main(argv=None) -> dict:
                 opt = keras.optimizers.LossScaleOptimizer(opt)
             model.compile(optimizer=distribution.prepare_optimizer(opt, plan))
             x, y = synthetic_batches(args.batch * (args.warmup + args.repeats + 1), args.frames)
+            if not net.model_config.backward_decoder:  # round 1: no backward decoder input
+                x.pop("backward_decoder_input_ids")
             times = timed_fit(model, x, y, args.batch, args.warmup)
     finally:
         keras.config.set_dtype_policy(policy)
@@ -127,7 +134,7 @@ def main(argv=None) -> dict:
               "frames": args.frames, "step_median_s": round(step, 4), "samples_per_s": round(rate, 2),
               "train_gflops_per_sample": round(flops / 1e9, 3),
               "mfu": mfu, "peak_tflops": args.peak_tflops,
-              "recipe_gpu_hours": recipe_gpu_hours(rate, devices, args.sequences)}
+              "recipe_gpu_hours": recipe_gpu_hours(rate, devices, args.sequences, args.round1_samples_per_s)}
     print(report, flush=True)
     out = write_report(report, args.out or f"benchmarks/results/gpu_train_{devices}x.json", load_before)
     print(f"wrote {out}")

@@ -10,6 +10,9 @@ def test_recipe_gpu_hours():
     hours = gpu_train.recipe_gpu_hours(1000.0, 1, 120_000)
     assert hours["round1"] == pytest.approx(30.0) and hours["round2"] == pytest.approx(26.7, abs=0.05)
     assert gpu_train.recipe_gpu_hours(2000.0, 2, 120_000)["total"] == hours["total"]  # GPU-hours, not wall hours
+    # the H200 figures of BENCHMARKS.md: round 2 at 1,031 samples/s, round 1 at 2,167
+    split = gpu_train.recipe_gpu_hours(1031.09, 1, 120_000, round1_samples_per_s=2166.69)
+    assert (split["round1"], split["round2"], split["total"]) == (13.8, 25.9, 39.7)
 
 
 def test_cpu_smoke(tmp_path):

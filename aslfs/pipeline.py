@@ -201,7 +201,8 @@ class _Stage:
 class ProgressView:
     """The console view of a pipeline run: one line per stage start and end, a training's epoch with its time left
     (at most every ``every`` seconds per stage, and at its last epoch), the stages' result lines, and the pipeline's
-    estimated time left (:meth:`pipeline_left`). Thread-safe: stages of one level report from their own threads."""
+    estimated time left (:meth:`pipeline_left_locked`). Thread-safe: stages of one level report from their own
+    threads."""
 
     def __init__(self, planned: list[list[str]], epochs: dict[str, int] | None = None, every: float = 30.0,
                  write: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time):
@@ -215,7 +216,6 @@ class ProgressView:
         self._running: dict[str, _Stage] = {}
         self._done: set[str] = set()
         self._per_epoch: dict[str, float] = {}  # per round prefix ("train1", "train2"): the last seconds per epoch
-        self._level_seconds: list[float] = []
 
     def _say(self, address: str, text: str) -> None:
         self._write(f"[{_clock(self.clock() - self.start):>6}] {address:<10} {text}")

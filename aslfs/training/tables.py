@@ -2,12 +2,13 @@
 store's index, split into training and validation rows for a (round, fold).
 
 Round 1: training rows are the non-supplemental rows of the other folds with at least ``min_seq_len`` raw frames.
-Both rounds: with ``min_hand_frames_per_char`` > 0, training rows with no more than that many hand frames per
-phrase character are dropped (:func:`hand_frame_counts`; the 12th-place cleaning rule).
 Round 2: training rows are all rows of the other folds (supplemental rows with phrases of at most
 ``sampling.max_supplemental_phrase_len`` characters included) with their OOF ``score`` (clipped to [0, 1];
 supplemental rows ``sampling.supplemental_score``). Validation rows are the non-supplemental rows of the validation
 fold, unfiltered. CutMix partners come from the training table itself.
+
+Both rounds: with ``train.min_hand_frames_per_char`` > 0 the trainer then drops the training rows with no more than
+that many hand frames per phrase character (:func:`filter_hand_frames`; the 12th-place cleaning rule).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import pandas as pd
 
 from aslfs.atomic import write_csv
 from aslfs.config import FoldsParams
+from aslfs.data.store import read_table
 from aslfs.errors import DataError
 
 FOLD_COLUMNS = ("sequence_id", "participant_id", "fold", "is_supplemental")
@@ -94,7 +95,7 @@ def write_folds(store_dir: str | Path, out_csv: str | Path, params: FoldsParams)
     index_path = Path(store_dir) / "index.parquet"
     if not index_path.is_file():
         raise DataError(f"{index_path}: index not found (run the select stage first)")
-    index = pd.read_parquet(index_path, columns=["sequence_id", "participant_id", "is_supplemental"])
+    index = read_table(index_path, columns=["sequence_id", "participant_id", "is_supplemental"])
     folds = make_folds(index, params.n_folds, params.seed)
     write_csv(out_csv, folds)
     return {"sequences": len(folds), "n_folds": params.n_folds, "seed": params.seed, "folds": fold_summary(folds)}

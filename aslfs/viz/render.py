@@ -82,7 +82,8 @@ def read_alignment(data_dir: str | Path, sequence_id: int) -> np.ndarray | None:
     path = Path(data_dir) / "alignment.parquet"
     if not path.is_file():
         return None
-    table = pq.read_table(path, filters=[("sequence_id", "=", int(sequence_id))], columns=["frame", "char"])
+    table = pq.read_table(path, filters=[("sequence_id", "=", int(sequence_id))], columns=["frame", "char"],
+                          use_threads=False, pre_buffer=False)
     if table.num_rows == 0:
         return None
     frame = table.column("frame").to_numpy()

@@ -27,10 +27,16 @@ def default_out_dir(round: int, fold: int, seed: int) -> str:
            arg("out_dir", nargs="?", help="output directory (default: models/round1/fold<F> or models/round2/seed<S>)"),
            arg("oof_csv", nargs="?", help="OOF table, round 2 (default: data/oof.csv)"),
            arg("--no-track", action="store_true", help="do not log an MLflow run"),
+           arg("--coordinator", metavar="HOST:PORT",
+               help="multi-process (multi-host, JAX) training: where process 0 listens (env ASLFS_COORDINATOR)"),
+           arg("--num-processes", type=int, metavar="N", help="processes of the training (env ASLFS_NUM_PROCESSES)"),
+           arg("--process-id", type=int, metavar="I", help="this process, 0..N-1 (env ASLFS_PROCESS_ID)"),
        ))
 def train(args, train, augment, sampling, export) -> str:
+    from aslfs.training import distribution
     from aslfs.training.trainer import train_model
 
+    distribution.join_cluster(distribution.Cluster.from_args(args.coordinator, args.num_processes, args.process_id))
     out_dir = args.out_dir or default_out_dir(args.round, args.fold, args.seed)
     oof = args.oof_csv or ("data/oof.csv" if args.round == 2 else None)
     result = train_model(args.round, args.fold, args.seed, args.data_dir, args.folds_csv, out_dir, oof,

@@ -113,10 +113,12 @@ def save_checkpoint(out_dir: str | Path, model, state: TrainState) -> Path:
     return cur
 
 
-def load_state(out_dir: str | Path) -> TrainState | None:
-    """The saved :class:`TrainState`, or None when there is no complete checkpoint."""
-    cur = recover(out_dir)
-    if cur is None:
+def load_state(out_dir: str | Path, read_only: bool = False) -> TrainState | None:
+    """The saved :class:`TrainState`, or None when there is no complete checkpoint. ``read_only`` reads
+    ``checkpoint/`` as it is, without :func:`recover` (the processes of a multi-process training other than the one
+    that recovered it)."""
+    cur = Path(out_dir) / CHECKPOINT_DIR if read_only else recover(out_dir)
+    if cur is None or not _complete(cur):
         return None
     return TrainState.from_json((cur / STATE_FILE).read_text())
 

@@ -1,4 +1,5 @@
-"""Data-parallel training on one host: the backend adapter (the only training module with backend-specific code).
+"""Data-parallel training on one host or several: the backend adapter (the only training module with
+backend-specific code).
 
 ``train.distribution`` selects it: ``off`` (one device), ``data_parallel`` (``train.devices`` devices, 0 = all of
 the accelerators, or all CPU devices when there is no accelerator) or ``auto`` (data-parallel over the accelerators
@@ -37,6 +38,17 @@ Two things make the TensorFlow side work: one ``MirroredStrategy`` per device se
 first one's, "Shape mismatch in the collective instance ..."), and validation decoding on one device
 (:func:`predict_on_batch`).
 
+**Several processes (hosts), JAX only** (:class:`Cluster`, :func:`join_cluster`; ``aslfs train --coordinator
+--num-processes --process-id``): every process runs the same training; JAX joins their devices into one mesh, so
+the plan is data-parallel over all of them and the compiled step is the same global program as on one host. The
+loader gives each process its slice of every global batch (``SequenceBatches(process_share=...)``), which Keras
+assembles into the global input (``jax.make_array_from_process_local_data``). Process 0 (the chief) recovers the
+checkpoint, writes the run folder and logs the MLflow run; the others write the same files into a scratch folder
+(saving a model takes every process) and read the chief's checkpoint to resume. Validation decodes on a
+single-device copy of the network in every process (:func:`local_copy`), so no collective runs while the
+processes decode. Two processes with one CPU device each train the weights of one process with two devices, to the
+last bit, also across a kill and resume (``tests/training/test_multiprocess.py``).
+
 **BatchNorm statistics are synchronised on both backends** (SyncBN, not per-device statistics like DDP without
 SyncBN): :class:`~aslfs.layers.masked_batch_normalization.MaskedBatchNormalization` normalises with the masked
 moments of the global micro-batch and updates its moving statistics with them, identically on every replica. On JAX
@@ -61,18 +73,29 @@ MODES = ("auto", "off", "data_parallel")
 @dataclass(frozen=True)
 class Plan:
     """A resolved distribution: ``mode`` ``off`` or ``data_parallel`` over ``devices`` (Keras device names such as
-    ``gpu:0``; empty when off)."""
+    ``gpu:0``; empty when off). Multi-process (JAX): ``devices`` are the devices of all ``processes``, and this
+    process is number ``process``."""
 
     mode: str = "off"
     devices: tuple[str, ...] = ()
+    processes: int = 1
+    process: int = 0
 
     @property
     def replicas(self) -> int:
         return len(self.devices) if self.mode == "data_parallel" else 1
 
+    @property
+    def chief(self) -> bool:
+        """Whether this process writes the run's files and logs its MLflow run (process 0)."""
+        return self.process == 0
+
     def describe(self) -> str:
-        return "single device" if self.mode == "off" else f"data-parallel on {self.replicas} devices " \
-            f"({', '.join(self.devices)})"
+        if self.mode == "off":
+            return "single device"
+        hosts = f" in {self.processes} processes" if self.processes > 1 else ""
+        shown = ", ".join(self.devices) if len(self.devices) <= 8 else f"{self.devices[0]} ... {self.devices[-1]}"
+        return f"data-parallel on {self.replicas} devices{hosts} ({shown})"
 
 
 def _devices(kind: str) -> list[str]:
@@ -95,6 +118,9 @@ def resolve(mode: str, devices: int, batch_size: int, where: str = "train") -> P
     """
     if mode not in MODES:
         raise ConfigError(f"{where}.distribution: expected one of {', '.join(MODES)}, got {mode!r}")
+    process, processes = process_index()
+    if processes > 1:
+        return _cluster_plan(mode, devices, batch_size, where, process, processes)
     if mode == "off":
         return Plan()
     pool = accelerators()
@@ -112,6 +138,21 @@ def resolve(mode: str, devices: int, batch_size: int, where: str = "train") -> P
     return Plan("data_parallel", tuple(pool[:count]))
 
 
+def _cluster_plan(mode: str, devices: int, batch_size: int, where: str, process: int, processes: int) -> Plan:
+    """Multi-process: data-parallel over every device of every process (accelerators, else CPU devices)."""
+    if mode == "off":
+        raise ConfigError(f"{where}.distribution: off, but this is process {process} of a {processes}-process "
+                          "training; set it to auto or data_parallel")
+    pool = accelerators() or _devices("cpu")
+    if devices and devices != len(pool):
+        raise ConfigError(f"{where}.devices: {devices} devices requested, but a multi-process training uses every "
+                          f"device of its processes ({len(pool)}); set it to 0")
+    if batch_size % len(pool):
+        raise ConfigError(f"{where}: batch_size {batch_size} is not divisible by {len(pool)} devices in "
+                          f"{processes} processes (batch_size x grad_accum is the global batch)")
+    return Plan("data_parallel", tuple(pool), processes=processes, process=process)
+
+
 @contextlib.contextmanager
 def scope(plan: Plan):
     """Build, compile and fit inside this: Keras' ``DataParallel`` scope (JAX) or the ``MirroredStrategy`` scope
@@ -121,7 +162,8 @@ def scope(plan: Plan):
         return
     backend = keras.backend.backend()
     if backend == "jax":
-        with keras.distribution.DataParallel(devices=list(plan.devices)).scope():
+        # auto_shard_dataset off: the loader itself serves each process its share of every global batch
+        with keras.distribution.DataParallel(devices=list(plan.devices), auto_shard_dataset=False).scope():
             yield
     elif backend == "tensorflow":
         with _mirrored_strategy(plan.devices).scope():
@@ -296,3 +338,135 @@ def _accumulate_across(strategy, optimizer, grads, variables):
         return ops.ones((), "bool")
 
     ops.cond((optimizer._iterations + 1) % steps == 0, update, accumulate)
+
+
+# ---------------------------------------------------------------------------------------------------- multi-process
+@dataclass(frozen=True)
+class Cluster:
+    """How to join a multi-process (multi-host) training: the coordinator's ``host:port`` (process 0 listens
+    there), the number of processes and this process's number (0 = the chief)."""
+
+    coordinator: str
+    processes: int
+    process: int
+
+    ENV = ("ASLFS_COORDINATOR", "ASLFS_NUM_PROCESSES", "ASLFS_PROCESS_ID")
+
+    @classmethod
+    def from_args(cls, coordinator: str | None, processes: int | None, process: int | None,
+                  environ=None) -> "Cluster | None":
+        """The cluster given by the flags, each falling back to its environment variable (:attr:`ENV`: a cluster
+        launcher sets them per process); None when none is given (a one-process training).
+
+        Raises:
+            ConfigError: a partial or inconsistent description.
+        """
+        import os
+
+        environ = os.environ if environ is None else environ
+        given = [coordinator, processes, process]
+        for i, name in enumerate(cls.ENV):
+            if given[i] is None and environ.get(name, "") != "":
+                given[i] = environ[name]
+        if all(v is None for v in given):
+            return None
+        flags = ("--coordinator", "--num-processes", "--process-id")
+        missing = [f"{flag} ({env})" for flag, env, v in zip(flags, cls.ENV, given) if v is None]
+        if missing:
+            raise ConfigError(f"multi-process training: {', '.join(missing)} not given")
+        try:
+            count, index = int(given[1]), int(given[2])
+        except ValueError:
+            raise ConfigError(f"multi-process training: --num-processes and --process-id must be integers, got "
+                              f"{given[1]!r} and {given[2]!r}") from None
+        host, _, port = str(given[0]).rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"multi-process training: --coordinator must be HOST:PORT, got {given[0]!r}")
+        if count < 1 or not 0 <= index < count:
+            raise ConfigError(f"multi-process training: process id {index} is not in 0..{count - 1}")
+        return cls(str(given[0]), count, index)
+
+
+def join_cluster(cluster: Cluster | None) -> None:
+    """Join a multi-process training before anything else touches the devices (JAX only: each process runs the
+    same program and JAX makes one global device mesh of all processes' devices; CPU devices talk over Gloo).
+    Does nothing for ``None`` or a one-process cluster.
+
+    Raises:
+        ConfigError: another backend than JAX.
+    """
+    if cluster is None or cluster.processes == 1:
+        return
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise ConfigError(f"multi-process training needs the JAX backend (KERAS_BACKEND=jax), this is {backend}")
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives between processes
+    try:
+        keras.distribution.initialize(cluster.coordinator, num_processes=cluster.processes,
+                                      process_id=cluster.process)
+    except Exception as err:  # JAX's own errors (unreachable coordinator, timeout, already initialised)
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise ConfigError(f"multi-process training: process {cluster.process} of {cluster.processes} cannot join "
+                          f"the coordinator {cluster.coordinator}: {first}") from None
+
+
+def process_index() -> tuple[int, int]:
+    """``(this process, number of processes)`` of the training: ``(0, 1)`` unless :func:`join_cluster` joined one."""
+    if keras.backend.backend() != "jax":
+        return 0, 1
+    import jax
+
+    return int(jax.process_index()), int(jax.process_count())
+
+
+def barrier(name: str) -> None:
+    """Wait until every process of a multi-process training reaches ``barrier(name)``; nothing in one process."""
+    if process_index()[1] > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+@contextlib.contextmanager
+def undistributed():
+    """No Keras distribution inside (JAX): models built and run here live on this process's first device."""
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    current = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(current)
+
+
+def local_copy(net):
+    """Multi-process: a copy of ``net`` (a FingerSpeller) on this process's first device, for validation decoding
+    without collectives (every process decodes the whole validation set, so the processes stay in step and agree);
+    ``net`` itself otherwise. :func:`sync_copy` refreshes its weights."""
+    if process_index()[1] == 1:
+        return net
+    with undistributed():
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(net.dtype_policy)
+        try:
+            copy = net.__class__.from_config(net.get_config())
+        finally:
+            keras.config.set_dtype_policy(previous)
+    if [tuple(w.shape) for w in copy.weights] != [tuple(w.shape) for w in net.weights]:
+        raise RuntimeError("local_copy: the copy's weights do not match the network's")
+    return copy
+
+
+def sync_copy(copy, net) -> None:
+    """Give :func:`local_copy`'s ``copy`` the current weights of ``net`` (replicated, so every process holds them
+    whole: a local read, no collective). No-op when ``copy`` is ``net``."""
+    if copy is net:
+        return
+    import numpy as np
+
+    for target, source in zip(copy.weights, net.weights):
+        target.assign(np.asarray(source.value))

@@ -18,6 +18,7 @@ seq_len, confidence, prediction_pp`` (``confidence`` is NaN without a confidence
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import keras
@@ -77,7 +78,11 @@ class Validator:
 
     def __init__(self, net, batches, table: pd.DataFrame, loss_config: LossConfig, round: int,
                  pp_min_frames: int = 15, pp_min_confidence: float = 0.15, empty_without_end: bool = False):
-        self.step = ValidationStep(net)
+        self.net = net
+        # multi-process training: a copy of net on this process's first device (distribution.local_copy)
+        self.local = distribution.local_copy(net)
+        with self._placement():
+            self.step = ValidationStep(self.local)
         self.batches = batches
         self.table = table.reset_index(drop=True)
         self.loss_config = loss_config
@@ -86,8 +91,16 @@ class Validator:
         self.pp_min_confidence = pp_min_confidence
         self.empty_without_end = empty_without_end
 
+    def _placement(self):
+        return distribution.undistributed() if self.local is not self.net else contextlib.nullcontext()
+
     def predict(self) -> tuple[pd.DataFrame, dict[str, float]]:
         """Decode every validation row; returns (predictions table in table order, validation losses)."""
+        distribution.sync_copy(self.local, self.net)
+        with self._placement():
+            return self._predict()
+
+    def _predict(self) -> tuple[pd.DataFrame, dict[str, float]]:
         n = len(self.table)
         texts = [""] * n
         ctc_texts: list[str] | None = None

@@ -122,6 +122,10 @@ class SequenceBatches(keras.utils.PyDataset):
         workers, use_multiprocessing, max_queue_size: :class:`keras.utils.PyDataset` parallelism.
         batch_multiple: training under data parallelism: every batch is a multiple of this (the device count); a
             partial batch is trimmed (at most ``batch_multiple − 1`` rows, a different random set each epoch).
+        process_share: ``(process, processes)`` of a multi-process training: every process makes the whole global
+            batch (same rows, same random draws, same padded length) and serves its ``1/processes`` slice of the
+            rows, in process order, which JAX assembles into the global batch. The slices hold exactly the samples
+            of a one-process batch; the price is that every process makes every sample (README "One model on several hosts").
     """
 
     def __init__(self, store: Store, table: pd.DataFrame, batch_size: int, *, training: bool, round: int = 1,
@@ -129,7 +133,7 @@ class SequenceBatches(keras.utils.PyDataset):
                  buckets: Sequence[int] | None = None, bucket_window: int = 32, max_len: int = MAX_LEN,
                  resize_mode: str = "linear", decoder_mask_p: float = 0.2, backward: bool | None = None,
                  backward_pad_fixed: bool = False, supplemental_sampling: bool | None = None, workers: int = 1, use_multiprocessing: bool = False,
-                 max_queue_size: int = 10, batch_multiple: int = 1):
+                 max_queue_size: int = 10, batch_multiple: int = 1, process_share: tuple[int, int] = (0, 1)):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         missing = [c for c in TABLE_COLUMNS if c not in table.columns]
         if missing:
@@ -171,6 +175,10 @@ class SequenceBatches(keras.utils.PyDataset):
             key = dict(zip(ptable["sequence_id"].to_numpy().tolist(), range(len(ptable))))
             self._row_in_partner = np.array([key.get(s, -1) for s in self.table["sequence_id"].tolist()], np.int64)
         self.batch_multiple = max(1, int(batch_multiple))
+        self.process_share = (int(process_share[0]), int(process_share[1]))
+        if self.process_share[1] > 1 and (not training or self.batch_multiple % self.process_share[1]):
+            raise ValueError("SequenceBatches: a process share needs training batches that are a multiple of the "
+                             "number of processes")
         self._probe_left = 0
         self._probe_shapes = None
         self._owner_pid = os.getpid()
@@ -296,7 +304,12 @@ class SequenceBatches(keras.utils.PyDataset):
         """Batch ``idx`` of the current epoch's plan (no signature probing)."""
         rows = self._plan[idx]
         rng = np.random.default_rng((self.seed, self.epoch, int(idx))) if self.training else None
-        return self.collate(self.samples(rows, rng), rng, single_batch=len(self._plan) == 1)
+        batch = self.collate(self.samples(rows, rng), rng, single_batch=len(self._plan) == 1)
+        process, processes = self.process_share
+        if processes == 1:
+            return batch
+        share = len(rows) // processes
+        return keras.tree.map_structure(lambda a: a[process * share: (process + 1) * share], batch)
 
     def __getitem__(self, idx: int):
         if idx >= len(self._plan):

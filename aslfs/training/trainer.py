@@ -17,7 +17,9 @@ gradients are not finite (here that micro-step is also not counted by the schedu
 
 **Devices.** ``train.distribution`` / ``train.devices`` train data-parallel on one host
 (:mod:`aslfs.training.distribution`): ``batch_size`` stays the global micro-batch, split over the devices, so the
-schedule, accumulation, clipping and (synchronised) BatchNorm statistics are those of a single-device run.
+schedule, accumulation, clipping and (synchronised) BatchNorm statistics are those of a single-device run. On JAX
+one training can span several processes (hosts): process 0 writes the outputs below and logs the MLflow run, the
+others write theirs into a scratch folder that is removed at the end (:mod:`aslfs.training.distribution`).
 
 **Outputs** under ``out_dir``::
 
@@ -120,11 +122,11 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
                 "sampling": sampling.model_dump(), "model": model_config.to_dict()}
     if rp.init_weights is not None:
         resolved["init_weights_digest"] = file_digest(runs.as_run(rp.init_weights).model_file)
-    state, seed = _resume_state(out_dir, resolved, seed, data_version)
+    plan = _device_plan(train, rp, round)
+    state, seed, write_dir = _process_state(out_dir, resolved, seed, data_version, plan)
     resumed_from = state.epoch if state.epoch > 0 else None
 
     mixed = resolve_mixed_precision(rp.mixed_precision)
-    plan = _device_plan(train, rp, round)
     scope = contextlib.ExitStack()
     scope.enter_context(distribution.scope(plan))
     net, model, loss_config, batches, val_batches = _build(
@@ -136,7 +138,6 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     elif rp.init_weights is not None:
         count = ckpt.load_initial_weights(net, rp.init_weights, f"train.round{round}.init_weights")
         print(f"train: {count} weight tensors from {rp.init_weights} (fine-tuning)", flush=True)
-
     validator = Validator(net, val_batches, val_table, loss_config, round, export.min_frames,
                           export.confidence_threshold, train.empty_without_end)
     facts = {"round": round, "fold": fold, "seed": seed, "epochs": rp.epochs, "data_version": data_version,
@@ -145,17 +146,44 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
              "steps_per_epoch": len(batches), "parameters": int(net.count_params()), "devices": plan.replicas}
     with scope, contextlib.ExitStack() as stack:
         tracker = None
-        if track:
+        if track and plan.chief:  # one MLflow run per training, the chief's
             tags = {"aslfs.round": round, "aslfs.fold": fold, "aslfs.seed": seed, "aslfs.data_version": data_version,
                     "aslfs.out_dir": str(out_dir.resolve()), **(run_tags or {})}
             params = {**resolved, **{k: facts[k] for k in ("seed", "data_version", "train_rows", "val_rows",
                                                            "examples_per_epoch", "mixed_precision", "backend")}}
             tracker = _open_tracking(stack, f"train-round{round}-fold{fold}-seed{seed}", params, tags, state,
                                      resumed_from)
-        result = _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train, state.epoch, tracker,
-                      facts)
-    result.resumed_from_epoch = resumed_from
+        result = _fit(model, net, batches, val_batches, validator, state, write_dir, rp, train, state.epoch,
+                      tracker, facts)
+    if write_dir != out_dir:  # another process's identical files: the chief wrote the run's
+        shutil.rmtree(write_dir, ignore_errors=True)
+    result.out_dir, result.resumed_from_epoch = out_dir, resumed_from
     return result
+
+
+def _process_state(out_dir: Path, resolved: dict, seed: int, data_version: str,
+                   plan: distribution.Plan) -> tuple[ckpt.TrainState, int, Path]:
+    """:func:`_resume_state` in every process of the training (the chief recovers or discards the checkpoint,
+    then the others read it), and the folder this process writes to (the chief: ``out_dir``)."""
+    if plan.processes > 1 and seed < 0:
+        raise ConfigError(f"train: a {plan.processes}-process training needs an explicit seed (-1 would draw one "
+                          "per process)")
+    if plan.chief:
+        state, seed = _resume_state(out_dir, resolved, seed, data_version)
+    distribution.barrier("aslfs-resume")
+    if not plan.chief:
+        state, seed = _resume_state(out_dir, resolved, seed, data_version, chief=False)
+        return state, seed, _scratch_dir(out_dir, plan)
+    return state, seed, out_dir
+
+
+def _scratch_dir(out_dir: Path, plan: distribution.Plan) -> Path:
+    """Where a process other than the chief writes: each process saves what the chief saves (saving a model
+    takes every process's part), into a folder of its own next to the run that is deleted at the end."""
+    scratch = out_dir.parent / f".{out_dir.name}.process{plan.process}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    return scratch
 
 
 def _hand_filter(train_table, store, min_per_char: float):
@@ -173,6 +201,9 @@ def _hand_filter(train_table, store, min_per_char: float):
 def _device_plan(train, rp, round: int) -> distribution.Plan:
     """The round's :class:`~aslfs.training.distribution.Plan`, announced when it is data-parallel."""
     plan = distribution.resolve(train.distribution, train.devices, rp.batch_size, f"train.round{round}")
+    if plan.processes > 1:
+        print(f"train: process {plan.process} of {plan.processes}"
+              + (" (writes the run and its MLflow run)" if plan.chief else ""), flush=True)
     if plan.mode != "off":
         print(f"train: {plan.describe()}, {rp.batch_size // plan.replicas} samples per device and micro-batch",
               flush=True)
@@ -198,17 +229,20 @@ def _check_settings(round: int, train, sampling, oof_csv):
     return rp, model_config
 
 
-def _resume_state(out_dir: Path, resolved: dict, seed: int, data_version: str) -> tuple[ckpt.TrainState, int]:
+def _resume_state(out_dir: Path, resolved: dict, seed: int, data_version: str,
+                  chief: bool = True) -> tuple[ckpt.TrainState, int]:
     """The run's state: the checkpoint's when it belongs to the same run (same settings, data and seed), else a fresh
-    one (a checkpoint of another configuration is discarded); a seed of −1 is drawn once and kept on resume."""
-    state = ckpt.load_state(out_dir)
+    one (a checkpoint of another configuration is discarded); a seed of −1 is drawn once and kept on resume.
+    ``chief=False`` (the other processes of a multi-process training, after the chief's call) only reads."""
+    state = ckpt.load_state(out_dir, read_only=not chief)
     seed_drawn = seed < 0
     if seed_drawn:
         seed = state.seed if state is not None and state.extra.get("seed_drawn") else secrets.randbelow(10**6)
     run_hash = _config_hash({**resolved, "seed": seed, "data_version": data_version})
     if state is not None and state.extra.get("run_hash") != run_hash:
-        print(f"train: discarding the checkpoint in {out_dir} (it belongs to another configuration)", flush=True)
-        shutil.rmtree(out_dir / ckpt.CHECKPOINT_DIR, ignore_errors=True)
+        if chief:
+            print(f"train: discarding the checkpoint in {out_dir} (it belongs to another configuration)", flush=True)
+            shutil.rmtree(out_dir / ckpt.CHECKPOINT_DIR, ignore_errors=True)
         state = None
     if state is None:
         state = ckpt.TrainState(epoch=0, seed=seed, extra={"run_hash": run_hash, "seed_drawn": seed_drawn})
@@ -247,7 +281,8 @@ def _build(model_config, store, train_table, val_table, round, rp, train, augmen
             resize_mode=sampling.resize_mode, decoder_mask_p=augment.decoder_mask_p,
             backward=model_config.backward_decoder, backward_pad_fixed=sampling.backward_pad_fixed,
             workers=train.workers, use_multiprocessing=use_mp, max_queue_size=train.max_queue_size,
-            batch_multiple=plan.replicas if plan is not None else 1)
+            batch_multiple=plan.replicas if plan is not None else 1,
+            process_share=(plan.process, plan.processes) if plan is not None else (0, 1))
         val_batches = SequenceBatches(
             store, val_table, train.eval_batch_size, training=False, round=round, buckets=buckets,
             max_len=sampling.max_len, resize_mode=sampling.resize_mode, backward=model_config.backward_decoder,

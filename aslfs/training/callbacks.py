@@ -27,8 +27,9 @@ class EpochMonitor(keras.callbacks.Callback):
     after the checkpoint loses nothing and a kill before it only repeats the epoch)."""
 
     def __init__(self, out_dir: Path, state: ckpt.TrainState, validator, evaluate_at: set[int], tracker=None,
-                 datasets=(), verbose: int = 2):
+                 datasets=(), verbose: int = 2, writes: bool = True):
         super().__init__()
+        self.writes = writes  # False: a process of a multi-process training other than the chief
         self.out_dir = out_dir
         self.state = state
         self.validator = validator
@@ -54,7 +55,8 @@ class EpochMonitor(keras.callbacks.Callback):
         row.update({k: float(v) for k, v in (logs or {}).items()})
         if done in self.evaluate_at:
             preds, metrics = self.validator.run()
-            write_predictions(self.out_dir, preds)
+            if self.writes:
+                write_predictions(self.out_dir, preds)
             row.update(metrics)
             self.last_eval = metrics
             if self.state.best_score is None or metrics["score"] > self.state.best_score:
@@ -64,10 +66,13 @@ class EpochMonitor(keras.callbacks.Callback):
                       f"score_pp {metrics.get('score_pp', float('nan')):.4f} val_loss {metrics['val_loss']:.4f}"
                       + (f" score_ctc {metrics['score_ctc']:.4f}" if "score_ctc" in metrics else ""), flush=True)
         self.state.history.append(row)
+        self.state.epoch = done
+        if not self.writes:  # saving takes every process: the chief's checkpoint needs this one's part
+            ckpt.save_in_memory(self.model)
+            return
         write_history(self.out_dir, self.state.history)
         if self.tracker is not None:
             self.tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=done)
-        self.state.epoch = done
         ckpt.save_checkpoint(self.out_dir, self.model, self.state)
 
 

@@ -113,6 +113,19 @@ def save_checkpoint(out_dir: str | Path, model, state: TrainState) -> Path:
     return cur
 
 
+def save_in_memory(model) -> int:
+    """Save ``model`` as :func:`save_checkpoint` does, into memory; returns the byte count. For the processes of a
+    multi-process training other than the chief: saving reads the replicated variables through computations that
+    involve every process, so each one saves in step with the chief, which alone writes."""
+    import io
+
+    from keras.src.saving import saving_lib  # model.save takes only paths; the library also takes a file object
+
+    buffer = io.BytesIO()
+    saving_lib.save_model(model, buffer)
+    return buffer.tell()
+
+
 def load_state(out_dir: str | Path, read_only: bool = False) -> TrainState | None:
     """The saved :class:`TrainState`, or None when there is no complete checkpoint. ``read_only`` reads
     ``checkpoint/`` as it is, without :func:`recover` (the processes of a multi-process training other than the one

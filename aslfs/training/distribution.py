@@ -43,8 +43,8 @@ first one's, "Shape mismatch in the collective instance ..."), and validation de
 the plan is data-parallel over all of them and the compiled step is the same global program as on one host. The
 loader gives each process its slice of every global batch (``SequenceBatches(process_share=...)``), which Keras
 assembles into the global input (``jax.make_array_from_process_local_data``). Process 0 (the chief) recovers the
-checkpoint, writes the run folder and logs the MLflow run; the others write the same files into a scratch folder
-(saving a model takes every process) and read the chief's checkpoint to resume. Validation decodes on a
+checkpoint, writes the run folder and logs the MLflow run; the others write nothing (they save each model into
+memory, in step with the chief, because saving takes every process) and read the chief's checkpoint to resume. Validation decodes on a
 single-device copy of the network in every process (:func:`local_copy`), so no collective runs while the
 processes decode. Two processes with one CPU device each train the weights of one process with two devices, to the
 last bit, also across a kill and resume (``tests/training/test_multiprocess.py``).

@@ -18,8 +18,8 @@ gradients are not finite (here that micro-step is also not counted by the schedu
 **Devices.** ``train.distribution`` / ``train.devices`` train data-parallel on one host
 (:mod:`aslfs.training.distribution`): ``batch_size`` stays the global micro-batch, split over the devices, so the
 schedule, accumulation, clipping and (synchronised) BatchNorm statistics are those of a single-device run. On JAX
-one training can span several processes (hosts): process 0 writes the outputs below and logs the MLflow run, the
-others write theirs into a scratch folder that is removed at the end (:mod:`aslfs.training.distribution`).
+one training can span several processes (hosts): process 0 writes the outputs below and logs the MLflow run; the
+others write nothing (:mod:`aslfs.training.distribution`).
 
 **Outputs** under ``out_dir``::
 
@@ -123,7 +123,7 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
     if rp.init_weights is not None:
         resolved["init_weights_digest"] = file_digest(runs.as_run(rp.init_weights).model_file)
     plan = _device_plan(train, rp, round)
-    state, seed, write_dir = _process_state(out_dir, resolved, seed, data_version, plan)
+    state, seed = _process_state(out_dir, resolved, seed, data_version, plan)
     resumed_from = state.epoch if state.epoch > 0 else None
 
     mixed = resolve_mixed_precision(rp.mixed_precision)
@@ -153,18 +153,16 @@ def train_model(round: int, fold: int, seed: int, data_dir, folds_csv, out_dir, 
                                                            "examples_per_epoch", "mixed_precision", "backend")}}
             tracker = _open_tracking(stack, f"train-round{round}-fold{fold}-seed{seed}", params, tags, state,
                                      resumed_from)
-        result = _fit(model, net, batches, val_batches, validator, state, write_dir, rp, train, state.epoch,
-                      tracker, facts)
-    if write_dir != out_dir:  # another process's identical files: the chief wrote the run's
-        shutil.rmtree(write_dir, ignore_errors=True)
-    result.out_dir, result.resumed_from_epoch = out_dir, resumed_from
+        result = _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train, state.epoch,
+                      tracker, facts, writes=plan.chief)
+    result.resumed_from_epoch = resumed_from
     return result
 
 
 def _process_state(out_dir: Path, resolved: dict, seed: int, data_version: str,
-                   plan: distribution.Plan) -> tuple[ckpt.TrainState, int, Path]:
-    """:func:`_resume_state` in every process of the training (the chief recovers or discards the checkpoint,
-    then the others read it), and the folder this process writes to (the chief: ``out_dir``)."""
+                   plan: distribution.Plan) -> tuple[ckpt.TrainState, int]:
+    """:func:`_resume_state` in every process of the training: the chief recovers or discards the checkpoint, then
+    the others read it."""
     if plan.processes > 1 and seed < 0:
         raise ConfigError(f"train: a {plan.processes}-process training needs an explicit seed (-1 would draw one "
                           "per process)")
@@ -173,17 +171,7 @@ def _process_state(out_dir: Path, resolved: dict, seed: int, data_version: str,
     distribution.barrier("aslfs-resume")
     if not plan.chief:
         state, seed = _resume_state(out_dir, resolved, seed, data_version, chief=False)
-        return state, seed, _scratch_dir(out_dir, plan)
-    return state, seed, out_dir
-
-
-def _scratch_dir(out_dir: Path, plan: distribution.Plan) -> Path:
-    """Where a process other than the chief writes: each process saves what the chief saves (saving a model
-    takes every process's part), into a folder of its own next to the run that is deleted at the end."""
-    scratch = out_dir.parent / f".{out_dir.name}.process{plan.process}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    return scratch
+    return state, seed
 
 
 def _hand_filter(train_table, store, min_per_char: float):
@@ -322,10 +310,13 @@ def _open_tracking(stack: contextlib.ExitStack, name: str, params: dict, tags: d
     return tracker
 
 
-def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train, start_epoch, tracker, facts):
+def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train, start_epoch, tracker, facts,
+         writes: bool = True):
+    """Fit from ``start_epoch``, then write the final outputs. ``writes=False`` (the processes of a multi-process
+    training other than the chief) writes no file but still saves the models in memory, in step with the chief."""
     evaluate_at = eval_epochs(rp.epochs, rp.eval_every)
     monitor = EpochMonitor(out_dir, state, validator, evaluate_at, tracker, datasets=(batches,),
-                           verbose=train.verbose)
+                           verbose=train.verbose, writes=writes)
     if start_epoch < rp.epochs:
         if keras.backend.backend() == "tensorflow":
             batches.arm_signature_probe()
@@ -336,16 +327,22 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
         finally:
             notices.close()
     last = next((h for h in reversed(state.history) if "score" in h), None)
-    if last is None or not (out_dir / runs.VAL_PREDICTIONS_FILE).is_file():
+    if last is None or (writes and not (out_dir / runs.VAL_PREDICTIONS_FILE).is_file()):
         preds, metrics = validator.run()
-        write_predictions(out_dir, preds)
+        if writes:
+            write_predictions(out_dir, preds)
         last = {"epoch": state.epoch, **metrics}
-    # final outputs
-    with atomic.atomic_path(out_dir / runs.MODEL_FILE) as tmp:
-        net.save(tmp)
     metrics = {**facts, "epochs_done": state.epoch, "best_score": state.best_score,
                "mlflow_run_id": state.mlflow_run_id,
                **{k: v for k, v in last.items() if k not in facts}}
+    result = TrainResult(out_dir=out_dir, metrics=metrics, epochs_done=state.epoch, seed=state.seed,
+                         mlflow_run_id=state.mlflow_run_id, history=list(state.history))
+    if not writes:
+        ckpt.save_in_memory(net)  # the chief's net.save below takes every process
+        return result
+    # final outputs
+    with atomic.atomic_path(out_dir / runs.MODEL_FILE) as tmp:
+        net.save(tmp)
     atomic.write_json(out_dir / runs.METRICS_FILE, metrics, default=float)
     write_history(out_dir, state.history)
     if tracker is not None:
@@ -354,5 +351,4 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
         for name in (runs.METRICS_FILE, runs.VAL_PREDICTIONS_FILE, runs.HISTORY_FILE):
             tracker.log_artifact(out_dir / name)
         tracker.log_artifact(ckpt.model_path(out_dir), artifact_path=runs.CHECKPOINT_DIR)
-    return TrainResult(out_dir=out_dir, metrics=metrics, epochs_done=state.epoch, seed=state.seed,
-                       mlflow_run_id=state.mlflow_run_id, history=list(state.history))
+    return result

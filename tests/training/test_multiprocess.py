@@ -200,8 +200,10 @@ def test_two_processes_train_the_weights_of_one_process_with_two_devices(setup):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_done"] == EPOCHS and metrics["devices"] == 2
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == list(range(1, EPOCHS + 1))
-    # process 1 wrote into a folder of its own, removed at the end: the run folder is the chief's alone
-    assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".two")) == []
+    # the chief's files alone (process 1 writes nothing)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint", "history.csv", "metrics.json", "model.keras",
+                                                     "val_predictions.csv"]
+    assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".")) == []
 
 
 @pytest.mark.jax

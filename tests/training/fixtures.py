@@ -60,3 +60,20 @@ def tiny_round1_params(epochs: int, round1: dict | None = None, **train) -> dict
         "augment": {"flip_p": 0.0, "cutmix_p": 0.0},
         "sampling": {"max_len": 64},
     }
+
+
+def training_batches_setup(tmp_path, n: int, seed: int, **options):
+    """A tiny store of ``n`` sequences and the arguments of a training :class:`SequenceBatches` over all of it
+    (round-1 augmentation, buckets 32/64, one window of 2 batches, no workers): ``(store, table, kwargs)``;
+    ``options`` add to or override the keyword arguments."""
+    from aslfs.config import AugmentParams
+    from aslfs.data.augment import build_augmentation
+    from aslfs.data.store import SequenceStore
+
+    store_dir, _ = make_store(tmp_path, n=n)
+    store = SequenceStore(store_dir)
+    table = store.index.copy()
+    table["store_pos"], table["is_sup"], table["score"] = np.arange(len(table)), False, np.float32(1.0)
+    kwargs = dict(training=True, augmentation=build_augmentation(AugmentParams(), round=1), seed=seed,
+                  buckets=(32, 64), bucket_window=2, max_len=64, workers=0, **options)
+    return store, table, kwargs

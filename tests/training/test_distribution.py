@@ -24,7 +24,7 @@ from aslfs.config import TrainParams
 from aslfs.errors import ConfigError
 from aslfs.training import distribution
 from aslfs.training.loader import SequenceBatches
-from tests.training.fixtures import make_store
+from tests.training.fixtures import training_batches_setup
 
 SCRIPT = Path(__file__).with_name("distributed_checks.py")
 
@@ -53,16 +53,7 @@ def test_params_take_the_modes():
 
 
 def test_partial_batches_are_trimmed_to_the_device_count(tmp_path):
-    from aslfs.data.augment import build_augmentation
-    from aslfs.config import AugmentParams
-    from aslfs.data.store import SequenceStore
-
-    store_dir, _ = make_store(tmp_path, n=23)
-    store = SequenceStore(store_dir)
-    table = store.index.copy()
-    table["store_pos"], table["is_sup"], table["score"] = np.arange(len(table)), False, np.float32(1.0)
-    kwargs = dict(training=True, augmentation=build_augmentation(AugmentParams(), round=1), seed=3,
-                  buckets=(32, 64), bucket_window=2, max_len=64, workers=0)
+    store, table, kwargs = training_batches_setup(tmp_path, n=23, seed=3)
     full = SequenceBatches(store, table, 4, **kwargs)
     trimmed = SequenceBatches(store, table, 4, batch_multiple=3, **kwargs)
     assert sorted(len(full.rows(i)) for i in range(len(full))) == [3] + [4] * 5  # 23 = 5 x 4 + 3

@@ -29,7 +29,7 @@ import yaml
 from aslfs.errors import ConfigError
 from aslfs.training import distribution
 from tests.bad_inputs_fixtures import subprocess_env
-from tests.training.fixtures import make_store, tiny_round1_params
+from tests.training.fixtures import make_store, tiny_round1_params, training_batches_setup
 
 ROOT = Path(__file__).resolve().parents[2]
 #: a tiny round-1 model without dropout (so that a resumed run must equal an uninterrupted one exactly)
@@ -84,17 +84,9 @@ def test_cluster_plans(monkeypatch):
 
 
 def test_process_shares_make_up_the_global_batch(tmp_path):
-    from aslfs.config import AugmentParams
-    from aslfs.data.augment import build_augmentation
-    from aslfs.data.store import SequenceStore
     from aslfs.training.loader import SequenceBatches
 
-    store_dir, _ = make_store(tmp_path, n=22)
-    store = SequenceStore(store_dir)
-    table = store.index.copy()
-    table["store_pos"], table["is_sup"], table["score"] = np.arange(len(table)), False, np.float32(1.0)
-    kwargs = dict(training=True, augmentation=build_augmentation(AugmentParams(), round=1), seed=5,
-                  buckets=(32, 64), bucket_window=2, max_len=64, workers=0, batch_multiple=4)
+    store, table, kwargs = training_batches_setup(tmp_path, n=22, seed=5, batch_multiple=4)
     whole = SequenceBatches(store, table, 8, **kwargs)
     shares = [SequenceBatches(store, table, 8, process_share=(p, 2), **kwargs) for p in range(2)]
     assert len(whole) == len(shares[0]) == len(shares[1])

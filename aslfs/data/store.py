@@ -130,8 +130,9 @@ def write_shard(path: str | Path, arrays: Sequence[np.ndarray], frame_shape: Seq
         return [w.append(a) for a in arrays]
 
 
-def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A small parquet table (a store's index) as a DataFrame, read and converted on the calling thread.
+def read_table(path: str | Path, columns: Sequence[str] | None = None, filters=None) -> pd.DataFrame:
+    """A small parquet table (a store's index; ``filters`` as ``pyarrow.parquet.read_table``'s) as a DataFrame, read
+    and converted on the calling thread.
 
     Not ``pd.read_parquet``: that starts arrow's thread pools, and a pool thread still winding down when a short
     command exits aborts the interpreter ("terminate called without an active exception", exit status 134 after the
@@ -139,8 +140,8 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
     this way)."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=None if columns is None else list(columns), use_threads=False,
-                          pre_buffer=False)
+    table = pq.read_table(path, columns=None if columns is None else list(columns), filters=filters,
+                          use_threads=False, pre_buffer=False)
     return table.to_pandas(use_threads=False)
 
 

@@ -44,9 +44,9 @@ the plan is data-parallel over all of them and the compiled step is the same glo
 loader gives each process its slice of every global batch (``SequenceBatches(process_share=...)``), which Keras
 assembles into the global input (``jax.make_array_from_process_local_data``). Process 0 (the chief) recovers the
 checkpoint, writes the run folder and logs the MLflow run; the others write nothing (they save each model into
-memory, in step with the chief, because saving takes every process) and read the chief's checkpoint to resume. Validation decodes on a
-single-device copy of the network in every process (:func:`local_copy`), so no collective runs while the
-processes decode. Two processes with one CPU device each train the weights of one process with two devices, to the
+memory, in step with the chief, because saving takes every process) and read the chief's checkpoint to resume.
+Validation decodes on a single-device copy of the network in every process (:func:`local_copy`), so no collective
+runs while the processes decode. Two processes with one CPU device each train the weights of one process with two devices, to the
 last bit, also across a kill and resume (``tests/training/test_multiprocess.py``).
 
 **BatchNorm statistics are synchronised on both backends** (SyncBN, not per-device statistics like DDP without
@@ -393,7 +393,7 @@ def join_cluster(cluster: Cluster | None) -> None:
     Does nothing for ``None`` or a one-process cluster.
 
     Raises:
-        ConfigError: another backend than JAX.
+        ConfigError: another backend than JAX, or the coordinator cannot be joined (one line).
     """
     if cluster is None or cluster.processes == 1:
         return

@@ -77,18 +77,16 @@ def _hold_positions(chars: np.ndarray, phrase: str) -> np.ndarray:
 
 def read_alignment(data_dir: str | Path, sequence_id: int) -> np.ndarray | None:
     """The held character of every frame of one sequence from ``alignment.parquet`` (None when there is no file)."""
-    import pyarrow.parquet as pq
+    from aslfs.data.store import read_table
 
     path = Path(data_dir) / "alignment.parquet"
     if not path.is_file():
         return None
-    table = pq.read_table(path, filters=[("sequence_id", "=", int(sequence_id))], columns=["frame", "char"],
-                          use_threads=False, pre_buffer=False)
-    if table.num_rows == 0:
+    table = read_table(path, columns=["frame", "char"], filters=[("sequence_id", "=", int(sequence_id))])
+    if table.empty:
         return None
-    frame = table.column("frame").to_numpy()
-    chars = np.array(table.column("char").to_pylist(), dtype=object)
-    return chars[np.argsort(frame, kind="stable")]
+    chars = table["char"].to_numpy(dtype=object)
+    return chars[np.argsort(table["frame"].to_numpy(), kind="stable")]
 
 
 class _Canvas:

@@ -239,10 +239,13 @@ class TrainParams(Section):
     bucket_window: int = Field(32, ge=1)
     #: Data-loading workers (keras PyDataset); processes when use_multiprocessing, else threads; 0 = main thread.
     workers: int = Field(2, ge=0)
-    #: Measured (benchmarks/loader.py, round 2, batch 64, 2 cores): one worker makes ~2,500 samples/s, but worker
-    #: processes deliver only ~400/s through Keras (each padded batch, up to 38 MB, is pickled through a pipe)
-    #: against ~1,500/s for threads: prefer False unless augmentation, not transfer, is the bottleneck.
+    #: Worker processes (True) or threads. Threads stop scaling near 1,300 samples/s at the recipe's shapes (the
+    #: GIL; 16-core host, BENCHMARKS.md); processes scale with ``worker_transport: shared_memory``.
     use_multiprocessing: bool = True
+    #: How worker processes hand batches over: ``shared_memory`` (the loader's own pool of spawned processes, each
+    #: batch written once into shared memory; scales with the workers, on JAX too) or ``keras`` (Keras' pool, each
+    #: batch pickled through a pipe; about 700 samples/s at most on a 16-core host, and threads instead on JAX).
+    worker_transport: Literal["keras", "shared_memory"] = "shared_memory"
     max_queue_size: int = Field(8, ge=1)
     #: Batch size of validation decoding.
     eval_batch_size: int = Field(64, ge=1)

@@ -5,10 +5,11 @@ A realistic store (:mod:`benchmarks._store`: gamma lengths, mean ≈ 160 frames)
 augmentation list → resize/pad → targets with decoder-input masking → batch collate, bucketing on):
 
 - ``per_worker``: ``batch(i)`` called in this process (the work one worker does), in samples/s;
-- ``workers=N processes|threads``: the batches drawn through Keras' own PyDataset machinery (the adapter
-  ``model.fit`` uses, ``use_multiprocessing`` True or False), i.e. what the training step receives per second.
-  Worker processes send every batch back through a pipe (a padded batch of 64 × 384 frames is 38 MB), which costs
-  far more than making it; threads share memory but hold the GIL for part of the numpy work.
+- ``workers=N shared memory|processes|threads``: the batches drawn through Keras' PyDataset adapter (what
+  ``model.fit`` uses), i.e. what the training step receives per second: the loader's own pool of spawned processes
+  handing batches over in shared memory (``worker_transport: shared_memory``), Keras' pool of processes, which
+  sends every batch back through a pipe (a padded batch of 64 × 384 frames is 38 MB, which costs far more than
+  making it), or Keras' threads, which share memory but hold the GIL for part of the numpy work.
 
 Usage: ``python -m benchmarks.loader [--round 2] [--batches 12] [--workers 1 2] [--out benchmarks/results/loader.json]``;
 the demo shapes: ``--batch-size 8 --max-len 64 --buckets 64``.
@@ -67,6 +68,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--sequences", type=int, default=600)
     ap.add_argument("--max-len", type=int, help="frames after resizing (default: sampling.max_len, 384)")
     ap.add_argument("--buckets", type=int, nargs="+", help="bucket lengths (default: train.buckets)")
+    ap.add_argument("--kinds", nargs="+", default=["shared memory", "processes", "threads"],
+                    help="worker kinds to time (default: all three)")
     ap.add_argument("--out", default="benchmarks/results/loader.json")
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
@@ -85,12 +88,12 @@ def main(argv=None) -> dict:
         if args.round == 1:
             table = table[~table.is_sup].reset_index(drop=True)
 
-        def make(workers: int, processes: bool = True):
+        def make(workers: int, processes: bool = True, transport: str = "keras"):
             return SequenceBatches(store, table, args.batch_size, training=True, round=args.round,
                                    augmentation=build_augmentation(aug_params, args.round), seed=0,
                                    buckets=buckets, max_len=max_len, resize_mode=sampling.resize_mode,
                                    decoder_mask_p=aug_params.decoder_mask_p, workers=workers,
-                                   use_multiprocessing=processes and workers > 0)
+                                   use_multiprocessing=processes and workers > 0, worker_transport=transport)
 
         ds = make(0)
         ds.batch(0)  # warm the page cache
@@ -101,8 +104,15 @@ def main(argv=None) -> dict:
         results = {"per_worker": {"samples_per_s": round(per_worker, 1), "samples": samples}}
         print(f"{'per worker (in process)':28s} {per_worker:8.1f} samples/s")
         for w in args.workers:
-            for kind, processes in (("processes", True), ("threads", False)):
-                rate, n = serve(make(w, processes), args.batches, w)
+            for kind, processes, transport in (("shared memory", True, "shared_memory"),
+                                               ("processes", True, "keras"), ("threads", False, "keras")):
+                if kind not in args.kinds:
+                    continue
+                ds = make(w, processes, transport)
+                try:
+                    rate, n = serve(ds, args.batches, w)
+                finally:
+                    ds.close()
                 results[f"workers={w} {kind}"] = {"samples_per_s": round(rate, 1), "samples": n}
                 print(f"{'workers=' + str(w) + ' ' + kind:28s} {rate:8.1f} samples/s")
         mean_frames = float(table["seq_len"].mean())

@@ -120,6 +120,9 @@ class SequenceBatches(keras.utils.PyDataset):
         supplemental_sampling: round-2 epochs of non-supplemental rows + one row per supplemental phrase (§1.9);
             defaults to ``training and round == 2``.
         workers, use_multiprocessing, max_queue_size: :class:`keras.utils.PyDataset` parallelism.
+        worker_transport: with worker processes, ``keras`` (Keras' pool: batches pickled through pipes) or
+            ``shared_memory`` (this dataset's own pool of spawned processes, batches handed over in shared memory:
+            :mod:`aslfs.training.prefetch`; call :meth:`close` when done).
         batch_multiple: training under data parallelism: every batch is a multiple of this (the device count); a
             partial batch is trimmed (at most ``batch_multiple − 1`` rows, a different random set each epoch).
         process_share: ``(process, processes)`` of a multi-process training: every process makes the whole global
@@ -133,8 +136,20 @@ class SequenceBatches(keras.utils.PyDataset):
                  buckets: Sequence[int] | None = None, bucket_window: int = 32, max_len: int = MAX_LEN,
                  resize_mode: str = "linear", decoder_mask_p: float = 0.2, backward: bool | None = None,
                  backward_pad_fixed: bool = False, supplemental_sampling: bool | None = None, workers: int = 1, use_multiprocessing: bool = False,
-                 max_queue_size: int = 10, batch_multiple: int = 1, process_share: tuple[int, int] = (0, 1)):
-        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+                 max_queue_size: int = 10, batch_multiple: int = 1, process_share: tuple[int, int] = (0, 1),
+                 worker_transport: str = "keras"):
+        shared = worker_transport == "shared_memory" and use_multiprocessing and workers > 0
+        if worker_transport not in ("keras", "shared_memory"):
+            raise ValueError(f"SequenceBatches: worker_transport must be keras or shared_memory, got "
+                             f"{worker_transport!r}")
+        # shared memory: Keras reads the batches in the main thread, from this dataset's own worker pool
+        super().__init__(workers=0 if shared else workers, use_multiprocessing=use_multiprocessing and not shared,
+                         max_queue_size=max_queue_size)
+        self._prefetcher = None
+        if shared:
+            from aslfs.training.prefetch import SharedMemoryPrefetcher
+
+            self._prefetcher = SharedMemoryPrefetcher(self, workers, max_queue_size)
         missing = [c for c in TABLE_COLUMNS if c not in table.columns]
         if missing:
             raise ValueError(f"SequenceBatches: table lacks columns {missing}")
@@ -319,7 +334,19 @@ class SequenceBatches(keras.utils.PyDataset):
             self._worker_ready = True
         if self._probe_left > 0:
             return self._probe(idx)
+        if self._prefetcher is not None and os.getpid() == self._owner_pid:
+            return self._prefetcher.get(self.epoch, idx, len(self._plan))
         return self.batch(idx)
+
+    def close(self) -> None:
+        """Stop this dataset's own worker processes (``worker_transport: shared_memory``); no-op otherwise."""
+        if self._prefetcher is not None:
+            self._prefetcher.close()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_prefetcher"] = None  # a worker makes batches, it runs no pool of its own
+        return state
 
     # ------------------------------------------------------------------------------------------------ TF signature
     def arm_signature_probe(self) -> None:

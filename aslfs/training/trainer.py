@@ -259,7 +259,8 @@ def _build(model_config, store, train_table, val_table, round, rp, train, augmen
         model = TrainingModel(net, loss_config)
         buckets = train.buckets if train.bucketing else None
         use_mp = train.use_multiprocessing and train.workers > 0
-        if use_mp and keras.backend.backend() == "jax":  # forking a process that runs JAX threads can deadlock
+        if use_mp and train.worker_transport == "keras" and keras.backend.backend() == "jax":
+            # Keras forks its pool, and forking a process that runs JAX threads can deadlock (ours is spawned)
             print("train: JAX backend: loader workers are threads (use_multiprocessing ignored)", flush=True)
             use_mp = False
         batches = SequenceBatches(
@@ -270,7 +271,8 @@ def _build(model_config, store, train_table, val_table, round, rp, train, augmen
             backward=model_config.backward_decoder, backward_pad_fixed=sampling.backward_pad_fixed,
             workers=train.workers, use_multiprocessing=use_mp, max_queue_size=train.max_queue_size,
             batch_multiple=plan.replicas if plan is not None else 1,
-            process_share=(plan.process, plan.processes) if plan is not None else (0, 1))
+            process_share=(plan.process, plan.processes) if plan is not None else (0, 1),
+            worker_transport=train.worker_transport)
         val_batches = SequenceBatches(
             store, val_table, train.eval_batch_size, training=False, round=round, buckets=buckets,
             max_len=sampling.max_len, resize_mode=sampling.resize_mode, backward=model_config.backward_decoder,
@@ -326,6 +328,7 @@ def _fit(model, net, batches, val_batches, validator, state, out_dir, rp, train,
                       verbose=train.verbose, shuffle=False)
         finally:
             notices.close()
+            batches.close()
     last = next((h for h in reversed(state.history) if "score" in h), None)
     if last is None or (writes and not (out_dir / runs.VAL_PREDICTIONS_FILE).is_file()):
         preds, metrics = validator.run()

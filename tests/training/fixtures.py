@@ -55,7 +55,8 @@ def tiny_round1_params(epochs: int, round1: dict | None = None, **train) -> dict
             "round1": {"preset": "tiny", "model_overrides": {"backward_decoder": False, "confidence_head": False},
                        "epochs": epochs, "batch_size": 4, "peak_lr": 3e-3, "warmup_epochs": 1, "eval_every": 3,
                        "min_seq_len": 1, **(round1 or {})},
-            "buckets": [16, 32, 48], "eval_batch_size": 16, **train,
+            # Keras' worker pool: the shared-memory pool (the default) costs a spawn per training; test_train covers it
+            "buckets": [16, 32, 48], "eval_batch_size": 16, "worker_transport": "keras", **train,
         },
         "augment": {"flip_p": 0.0, "cutmix_p": 0.0},
         "sampling": {"max_len": 64},

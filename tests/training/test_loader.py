@@ -190,3 +190,33 @@ def test_trainer_draws_cutmix_partners_from_the_training_rows(data, monkeypatch)
             draw(rng)
     val_pos, train_pos = set(val.store_pos.tolist()), set(train.store_pos.tolist())
     assert loaded and set(loaded) <= train_pos and not set(loaded) & val_pos
+
+
+def test_shared_memory_workers_serve_the_batches_of_one_process(tmp_path):
+    """``worker_transport: shared_memory``: two spawned workers serve exactly ``batch(i)`` over two epochs (batches
+    left in flight at the epoch change are dropped), and closing frees every shared-memory block."""
+    import glob
+
+    from tests.training.fixtures import training_batches_setup
+
+    before = set(glob.glob("/dev/shm/aslfs-*"))
+    store, table, kwargs = training_batches_setup(tmp_path, n=30, seed=4)
+    reference = SequenceBatches(store, table, 4, **kwargs)
+    kwargs.update(workers=2, use_multiprocessing=True)
+    shared = SequenceBatches(store, table, 4, worker_transport="shared_memory", max_queue_size=3, **kwargs)
+    assert shared.workers == 0  # Keras reads in the main thread, from the dataset's own pool
+    try:
+        for epoch in (0, 1):
+            shared.set_epoch(epoch)
+            reference.set_epoch(epoch)
+            for i in range(len(shared) - 2 * epoch):  # epoch 0 whole; epoch 1 stops early, batches in flight
+                got, want = shared[i], reference.batch(i)
+                for g in (0, 1):
+                    assert got[g].keys() == want[g].keys()
+                    for key in got[g]:
+                        np.testing.assert_array_equal(got[g][key], want[g][key])
+    finally:
+        shared.close()
+    assert set(glob.glob("/dev/shm/aslfs-*")) - before == set()
+    with pytest.raises(ValueError, match="worker_transport must be keras or shared_memory"):
+        SequenceBatches(store, table, 4, worker_transport="pipes", **kwargs)

@@ -1,4 +1,5 @@
-"""train_model end to end on the tiny preset: a run SIGKILLed after its first checkpoint, then resumed.
+"""train_model end to end on the tiny preset: a run SIGKILLed after its first checkpoint, then resumed (loader
+workers: the shared-memory pool).
 
 One scenario, several checks (each training process compiles the model, ~30 s on 2 cores): the resumed run
 continues at the next epoch in the same MLflow run, the loss falls over the ~40 steps, the outputs and the MLflow
@@ -26,7 +27,9 @@ from tests.training.fixtures import make_store, tiny_round1_params
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 6
-PARAMS = tiny_round1_params(EPOCHS, round1={"grad_accum": 2}, workers=2, use_multiprocessing=True, verbose=0)
+# the loader's own shared-memory worker pool (train.worker_transport), killed with the trainer and started again
+PARAMS = tiny_round1_params(EPOCHS, round1={"grad_accum": 2}, workers=2, use_multiprocessing=True,
+                            worker_transport="shared_memory", verbose=0)
 DRIVER = """
 import sys
 from aslfs import env; env.setup()
@@ -130,6 +133,16 @@ def test_outputs(scenario):
     assert type(net).__name__ == "FingerSpeller"
     state = ckpt.load_state(out)
     assert state.epoch == EPOCHS and state.resumes == 1
+    # the killed run's shared-memory blocks were freed when the resumed run's pool started, and that one's at its end
+    assert not [p.name for p in Path("/dev/shm").glob("aslfs-*") if not _alive(int(p.name.split("-")[1]))]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def test_mlflow_run(scenario):

@@ -31,17 +31,26 @@ _DATASET = None  # the dataset a worker serves (set by its initializer)
 Layout = list[tuple[int, str, str, tuple[int, ...], int]]
 
 
-def _worker_init(dataset) -> None:
-    global _DATASET
-    from aslfs.training.loader import _reset_worker_signals
+_INIT_ERROR: BaseException | None = None  # why a worker could not set up (raised by its first task)
 
-    _reset_worker_signals()
-    _DATASET = dataset
+
+def _worker_init(dataset) -> None:
+    # an exception here would make the pool start the worker again, for ever: keep it for the first task instead
+    global _DATASET, _INIT_ERROR
+    try:
+        from aslfs.training.loader import _reset_worker_signals
+
+        _reset_worker_signals()
+        _DATASET = dataset
+    except BaseException as err:  # noqa: BLE001 (re-raised in the task)
+        _INIT_ERROR = err
 
 
 #: Block names: ``aslfs-<main process id>-<worker process id>-<counter>``, so that the blocks a killed training left
 #: behind (a SIGKILL runs no clean-up) can be told apart and are freed by the next pool that starts (:func:`sweep`).
 PREFIX = "aslfs-"
+#: How long the first batch may take (the workers' start: an import of Keras each, seconds).
+STARTUP_TIMEOUT_S = 300
 _COUNTER = iter(range(1 << 62))
 
 
@@ -67,6 +76,8 @@ def sweep(root: str = "/dev/shm") -> int:
 
 def _make(epoch: int, idx: int) -> tuple[str, Layout, int]:
     """In a worker: batch ``idx`` of ``epoch`` written into a new shared-memory block; its name and layout."""
+    if _INIT_ERROR is not None:
+        raise RuntimeError(f"loader worker could not start: {_INIT_ERROR}")
     ds = _DATASET
     ds.set_epoch(epoch)
     x, y = ds.batch(idx)
@@ -126,6 +137,7 @@ class SharedMemoryPrefetcher:
         self._pool = None
         self._pending: dict[tuple[int, int], object] = {}
         self._finalizer = None
+        self._served = False
 
     def _start(self) -> None:
         sweep()  # what a killed training left behind
@@ -155,7 +167,15 @@ class SharedMemoryPrefetcher:
         for ahead in range(idx, min(idx + self.depth, count)):
             if (epoch, ahead) not in self._pending:
                 self._pending[(epoch, ahead)] = self._pool.apply_async(_make, (epoch, ahead))
-        name, layout, _ = self._pending.pop((epoch, idx)).get()
+        result = self._pending.pop((epoch, idx))
+        try:
+            name, layout, _ = result.get(timeout=STARTUP_TIMEOUT_S if not self._served else None)
+        except mp.TimeoutError:
+            raise RuntimeError(
+                f"the loader's {self.workers} worker processes made no batch in {STARTUP_TIMEOUT_S} s; a training "
+                "started from a script must run under `if __name__ == \"__main__\":` (they are spawned processes "
+                "and import the script), or set train.worker_transport: keras") from None
+        self._served = True
         return _take(name, layout)
 
     def close(self) -> None:

@@ -297,12 +297,21 @@ class SequenceBatches(keras.utils.PyDataset):
                                             max_len=self.max_len, resize_mode=self.resize_mode))
         return out
 
-    def collate(self, samples: list[dict], rng: np.random.Generator | None, single_batch: bool = False):
+    def collate(self, samples: list[dict], rng: np.random.Generator | None, single_batch: bool = False,
+                alloc=None):
+        """Stack ``samples`` into a batch. ``alloc(key, shape, dtype)``, if given, supplies the arrays the two
+        frame-sized inputs (``landmarks``, ``padding_mask``) are stacked into (a loader worker's shared memory)."""
         frames = max(int(s["padding_mask"].sum()) for s in samples)
         length = self.max_len if single_batch else bucket_length(frames, self.buckets, self.max_len)
+
+        def stack(key: str):
+            parts = [s[key][:length] for s in samples]
+            out = None if alloc is None else alloc(key, (len(parts), *parts[0].shape), parts[0].dtype)
+            return np.stack(parts, out=out)
+
         x = {
-            "landmarks": np.stack([s["landmarks"][:length] for s in samples]),
-            "padding_mask": np.stack([s["padding_mask"][:length] for s in samples]),
+            "landmarks": stack("landmarks"),
+            "padding_mask": stack("padding_mask"),
             "decoder_input_ids": np.stack([s["decoder_input_ids"] for s in samples]).astype(np.int32),
         }
         labels = np.stack([s["labels"] for s in samples]).astype(np.int32)
@@ -315,12 +324,14 @@ class SequenceBatches(keras.utils.PyDataset):
             y["backward_token_ids"] = bwd
         return x, y
 
-    def batch(self, idx: int):
-        """Batch ``idx`` of the current epoch's plan (no signature probing)."""
+    def batch(self, idx: int, alloc=None):
+        """Batch ``idx`` of the current epoch's plan (no signature probing); ``alloc``: see :meth:`collate` (used
+        only when the whole batch is served)."""
         rows = self._plan[idx]
         rng = np.random.default_rng((self.seed, self.epoch, int(idx))) if self.training else None
-        batch = self.collate(self.samples(rows, rng), rng, single_batch=len(self._plan) == 1)
         process, processes = self.process_share
+        batch = self.collate(self.samples(rows, rng), rng, single_batch=len(self._plan) == 1,
+                             alloc=alloc if processes == 1 else None)
         if processes == 1:
             return batch
         share = len(rows) // processes

@@ -78,3 +78,21 @@ def training_batches_setup(tmp_path, n: int, seed: int, **options):
     kwargs = dict(training=True, augmentation=build_augmentation(AugmentParams(), round=1), seed=seed,
                   buckets=(32, 64), bucket_window=2, max_len=64, workers=0, **options)
     return store, table, kwargs
+
+
+class DyingStore:
+    """A store whose first read in a loader worker process kills that process (SIGKILL, as the kernel's out-of-memory
+    killer would), once: the file ``flag`` records that it happened. Picklable into spawned workers."""
+
+    def __init__(self, store, flag: str | Path):
+        self.store, self.flag, self.owner = store, str(flag), __import__("os").getpid()
+        self.index = store.index
+
+    def load(self, i: int) -> np.ndarray:
+        import os
+        import signal
+
+        if os.getpid() != self.owner and not os.path.exists(self.flag):
+            Path(self.flag).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.store.load(i)

@@ -194,10 +194,19 @@ def test_trainer_draws_cutmix_partners_from_the_training_rows(data, monkeypatch)
 
 def test_shared_memory_workers_serve_the_batches_of_one_process(tmp_path):
     """``worker_transport: shared_memory``: two spawned workers serve exactly ``batch(i)`` over two epochs (batches
-    left in flight at the epoch change are dropped), and closing frees every shared-memory block."""
+    left in flight at the epoch change are dropped); a batch the caller holds is never overwritten although its
+    slot would be the next to reuse, and its slot returns to the ring when it is dropped; closing frees every
+    shared-memory block, and a batch still held stays readable."""
+    import gc
     import glob
 
     from tests.training.fixtures import training_batches_setup
+
+    def assert_batch_equal(got, want):
+        for g in (0, 1):
+            assert got[g].keys() == want[g].keys()
+            for key in got[g]:
+                np.testing.assert_array_equal(got[g][key], want[g][key])
 
     before = set(glob.glob("/dev/shm/aslfs-*"))
     store, table, kwargs = training_batches_setup(tmp_path, n=30, seed=4)
@@ -206,17 +215,78 @@ def test_shared_memory_workers_serve_the_batches_of_one_process(tmp_path):
     shared = SequenceBatches(store, table, 4, worker_transport="shared_memory", max_queue_size=3, **kwargs)
     assert shared.workers == 0  # Keras reads in the main thread, from the dataset's own pool
     try:
+        held = shared[0]  # lent from its slot: the slot must not be given to another batch while this lives
+        slots = shared._prefetcher._slots
+        held_slot = next(iter(slots.leased))
         for epoch in (0, 1):
             shared.set_epoch(epoch)
             reference.set_epoch(epoch)
-            for i in range(len(shared) - 2 * epoch):  # epoch 0 whole; epoch 1 stops early, batches in flight
-                got, want = shared[i], reference.batch(i)
-                for g in (0, 1):
-                    assert got[g].keys() == want[g].keys()
-                    for key in got[g]:
-                        np.testing.assert_array_equal(got[g][key], want[g][key])
+            for i in range(1 - epoch, len(shared) - 2 * epoch):  # epoch 1 stops early, batches in flight
+                got = shared[i]
+                assert_batch_equal(got, reference.batch(i))
+                del got
+        assert len(shared) > 3 + 2 and held_slot not in slots.free
+        assert len(slots.blocks) <= 3 + 2  # in flight, the one just taken, the one held: the ring did not grow more
+        reference.set_epoch(0)
+        assert_batch_equal(held, reference.batch(0))
+        held = None
+        gc.collect()
+        assert held_slot in slots.free
+        last = shared[len(shared) - 2]
     finally:
         shared.close()
     assert set(glob.glob("/dev/shm/aslfs-*")) - before == set()
+    reference.set_epoch(1)
+    assert_batch_equal(last, reference.batch(len(shared) - 2))  # still mapped after close, while it lives
     with pytest.raises(ValueError, match="worker_transport must be keras or shared_memory"):
         SequenceBatches(store, table, 4, worker_transport="pipes", **kwargs)
+
+
+def test_shared_memory_worker_death_is_one_clear_error(tmp_path, monkeypatch):
+    """A loader worker killed while it makes a batch (its task is lost with it): the wait for that batch ends in one
+    clear error instead of hanging, and closing frees the blocks."""
+    import glob
+
+    from aslfs.training import prefetch
+    from tests.training.fixtures import DyingStore, training_batches_setup
+
+    monkeypatch.setattr(prefetch, "_POLL_S", 0.5)
+    before = set(glob.glob("/dev/shm/aslfs-*"))
+    store, table, kwargs = training_batches_setup(tmp_path, n=12, seed=0)
+    kwargs.update(workers=1, use_multiprocessing=True)
+    shared = SequenceBatches(DyingStore(store, tmp_path / "died"), table, 4, worker_transport="shared_memory",
+                             max_queue_size=2, **kwargs)
+    try:
+        with pytest.raises(RuntimeError, match="a loader worker process died"):
+            shared[0]
+    finally:
+        shared.close()
+    assert (tmp_path / "died").exists()
+    assert set(glob.glob("/dev/shm/aslfs-*")) - before == set()
+
+
+def test_shared_memory_needs_room_in_dev_shm(tmp_path, monkeypatch):
+    """Too little room in /dev/shm for the ring (a container's 64 MB): one line that says how much is free, how much
+    is needed for how many batches of what size, and the ways out, before any worker starts."""
+    import os
+
+    from aslfs.training import prefetch
+    from tests.training.fixtures import training_batches_setup
+
+    store, table, kwargs = training_batches_setup(tmp_path, n=12, seed=0)
+    kwargs.update(workers=1, use_multiprocessing=True)
+    shared = SequenceBatches(store, table, 4, worker_transport="shared_memory", max_queue_size=6, **kwargs)
+    real = os.statvfs("/dev/shm")
+    monkeypatch.setattr(prefetch.os, "statvfs", lambda root: os.statvfs_result(
+        (real.f_bsize, 4096, 1 << 14, 1 << 8, 1 << 8, 0, 0, 0, 0, 255)))  # 1 MiB free
+    need = 8 * 4 * (64 * (130 * 3 * 4 + 1) + 4096)  # 6 in flight + 2, batches of 4 × 64 frames
+    try:
+        with pytest.raises(RuntimeError) as err:
+            shared[0]
+        assert shared._prefetcher._pool is None  # nothing started
+    finally:
+        shared.close()
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("/dev/shm has 1 MB free")
+    assert f"needs about {need / 2**20:.0f} MB (8 batches of 4 × 64 frames)" in message
+    assert "--shm-size" in message and "worker_transport: keras" in message

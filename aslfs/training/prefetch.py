@@ -28,6 +28,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
+import time
 import weakref
 from multiprocessing import resource_tracker, shared_memory
 from pathlib import Path
@@ -298,6 +299,8 @@ class SharedMemoryPrefetcher:
         self._pending: dict[tuple[int, int], tuple[int, object]] = {}  # (epoch, batch) → (slot, async result)
         self._finalizer = None
         self._served = False
+        #: batches served, seconds the training process waited for them, seconds it spent lending them out
+        self.stats = {"batches": 0, "wait_s": 0.0, "lend_s": 0.0}
 
     def _start(self) -> None:
         sweep()  # what a killed training left behind
@@ -354,14 +357,20 @@ class SharedMemoryPrefetcher:
             if (epoch, ahead) not in self._pending:
                 self._submit(epoch, ahead)
         slot, result = self._pending.pop((epoch, idx))
+        waited = time.perf_counter()
         try:
             _, name, nbytes, layout = self._wait(result)
         except BaseException:
             self._slots.free.append(slot)
             raise
         self._served = True
+        lent = time.perf_counter()
         self._slots.adopt(slot, name)
-        return _lend(self._slots, slot, layout, nbytes)
+        batch = _lend(self._slots, slot, layout, nbytes)
+        self.stats["batches"] += 1
+        self.stats["wait_s"] += lent - waited
+        self.stats["lend_s"] += time.perf_counter() - lent
+        return batch
 
     def close(self) -> None:
         """Stop the workers and free every block."""

@@ -124,9 +124,9 @@ def setup(tmp_path_factory):
     return {"root": root, "env": env, "args": args, "one": one}
 
 
-def _command(args, out, *extra):
+def _command(args, out, *extra, params: str = "params.yaml"):
     return [sys.executable, "-m", "stages.cli", "train", *args, str(out), "--params",
-            str(Path(args[3]).parent / "params.yaml"), "--no-track", *extra]
+            str(Path(args[3]).parent / params), "--no-track", *extra]
 
 
 def _free_port() -> int:
@@ -214,3 +214,22 @@ def test_killed_two_process_training_resumes_without_losing_or_repeating_an_epoc
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == list(range(1, EPOCHS + 1))
     assert f"Epoch {done + 1}/{EPOCHS}" in texts[0] and f"Epoch {done}/{EPOCHS}" not in texts[0]
     _assert_same_weights(out / "model.keras", setup["one"] / "model.keras")  # as if never interrupted
+
+
+@pytest.mark.jax
+@pytest.mark.slow
+@needs_jax
+def test_shared_memory_workers_train_the_weights_of_the_in_process_loader(setup):
+    """The loader's shared-memory worker pool in a real JAX training: the reference run again (one process, two
+    virtual devices), its batches made by two spawned worker processes and lent to JAX out of the smallest ring
+    (two slots in flight), gives the same weights as the in-process loader. (That a lent slot is never rewritten
+    while its arrays live is checked directly in tests/training/test_loader.py.)"""
+    raw = yaml.safe_load((setup["root"] / "params.yaml").read_text())
+    raw["train"].update(workers=2, use_multiprocessing=True, worker_transport="shared_memory", max_queue_size=1)
+    (setup["root"] / "params-shm.yaml").write_text(yaml.safe_dump(raw))
+    out = setup["root"] / "one-shm"
+    env = {**setup["env"], "XLA_FLAGS": setup["env"]["XLA_FLAGS"] + " --xla_force_host_platform_device_count=2"}
+    proc = subprocess.run(_command(setup["args"], out, params="params-shm.yaml"), cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    _assert_same_weights(out / "model.keras", setup["one"] / "model.keras")

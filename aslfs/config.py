@@ -243,8 +243,9 @@ class TrainParams(Section):
     #: GIL; 16-core host, BENCHMARKS.md); processes scale with ``worker_transport: shared_memory``.
     use_multiprocessing: bool = True
     #: How worker processes hand batches over: ``shared_memory`` (the loader's own pool of spawned processes, each
-    #: batch written once into shared memory; scales with the workers, on JAX too) or ``keras`` (Keras' pool, each
-    #: batch pickled through a pipe; about 700 samples/s at most on a 16-core host, and threads instead on JAX).
+    #: batch written once into a shared-memory slot and taken without a copy; scales with the workers, on JAX too;
+    #: needs ``/dev/shm`` room for max_queue_size + 2 batches) or ``keras`` (Keras' pool, each batch pickled
+    #: through a pipe; about 700 samples/s at most on a 16-core host, and threads instead on JAX).
     worker_transport: Literal["keras", "shared_memory"] = "shared_memory"
     max_queue_size: int = Field(8, ge=1)
     #: Batch size of validation decoding.

@@ -124,16 +124,21 @@ class _SlotWriter:
         self.slot, self.block, self.max_len = slot, block, max_len
         self.offset = 0
         self.placed: dict[int, int] = {}  # id(array) → offset, for the arrays handed out by __call__
+        self.made: set[str] = set()  # blocks made by this task
 
     def _room(self, nbytes: int, reserve: int = 0) -> None:
+        """Make sure the slot's block can take ``nbytes`` more (and is at least ``reserve`` large); a new block
+        otherwise, which is only ever made before anything is written (:meth:`place` sees to it)."""
         need = max(self.offset + nbytes, reserve)
         if self.block is not None and self.block.size >= need:
             return
-        new = _new_block(max(need, 1))
+        assert self.offset == 0, "a slot's block is replaced only before anything is written into it"
         if self.block is not None:
-            new.buf[:self.offset] = self.block.buf[:self.offset]
             self.block.close()
-        self.block = new
+            if self.block.name.lstrip("/") in self.made:  # made in this task, never handed over: free it now
+                Path("/dev/shm", self.block.name.lstrip("/")).unlink(missing_ok=True)  # (not tracked: no unlink())
+        self.block = _new_block(max(need, 1))
+        self.made.add(self.block.name.lstrip("/"))
 
     def __call__(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -149,13 +154,28 @@ class _SlotWriter:
 
     def place(self, x: dict, y: dict) -> Layout:
         """The batch's layout in the slot, the arrays not yet in it copied in."""
+        groups = (x, y)
+        rest = sum(_round(np.asarray(v).nbytes) for group in groups for v in group.values()
+                   if id(v) not in self.placed)
+        if self.block is None or self.offset + rest > self.block.size:
+            # the stacked arrays outgrew their reservation (not with the loader's arrays): start the slot afresh,
+            # with room for the batch at max_len frames
+            for group in groups:
+                for k, v in group.items():
+                    if id(v) in self.placed:
+                        group[k] = np.array(v)
+            self.placed.clear()
+            self.offset = 0
+            first = np.asarray(next(iter(x.values())))
+            rows, frames = first.shape[:2] if first.ndim > 1 else (1, 1)
+            total = sum(_round(np.asarray(v).nbytes) for group in groups for v in group.values())
+            self._room(total, batch_bytes(rows, self.max_len, first.nbytes // max(1, rows * frames) + 1))
         layout = []
-        for g, group in enumerate((x, y)):
+        for g, group in enumerate(groups):
             for k, v in group.items():
                 a = np.asarray(v)
                 start = self.placed.get(id(v))
                 if start is None:
-                    self._room(_round(a.nbytes))
                     start = self.offset
                     np.ndarray(a.shape, a.dtype, buffer=self.block.buf, offset=start)[...] = a
                     self.offset += _round(a.nbytes)

@@ -1,5 +1,7 @@
 """SequenceBatches: batch contents, determinism, epoch plans, bucketing, round-2 sampling, signature probe."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -290,3 +292,46 @@ def test_shared_memory_needs_room_in_dev_shm(tmp_path, monkeypatch):
     assert "\n" not in message and message.startswith("/dev/shm has 1 MB free")
     assert f"needs about {need / 2**20:.0f} MB (8 batches of 4 × 64 frames)" in message
     assert "--shm-size" in message and "worker_transport: keras" in message
+
+
+def test_slot_writer_stacks_in_place_and_starts_afresh_when_outgrown(monkeypatch):
+    """The worker side of a slot, in process: the arrays handed out for stacking are the slot's own memory (placed
+    without a copy) and the block is reserved for a whole batch at max_len frames; when the small arrays outgrow
+    that reservation, the batch is written afresh into one larger block and the block made on the way is freed."""
+    import glob
+
+    from aslfs.training import prefetch
+
+    names = f"aslfs-{os.getpid()}-test{os.urandom(3).hex()}-"
+    monkeypatch.setattr(prefetch, "_NAMES", names)
+    monkeypatch.setattr(prefetch, "_MAPPED", {})
+    rng = np.random.default_rng(0)
+
+    def write(y_cols: int):
+        writer = prefetch._SlotWriter(0, None, max_len=8)
+        land = writer("landmarks", (2, 4, 130, 3), np.float32)
+        land[...] = rng.normal(size=land.shape)
+        x = {"landmarks": land, "padding_mask": np.ones((2, 4), bool)}
+        y = {"token_ids": rng.integers(0, 60, (2, y_cols)).astype(np.int32)}
+        want = {k: np.array(v) for k, v in {**x, **y}.items()}
+        in_place = np.shares_memory(land, np.ndarray((writer.block.size,), np.uint8, buffer=writer.block.buf))
+        layout = writer.place(x, y)
+        got = {k: np.ndarray(shape, np.dtype(dtype), buffer=writer.block.buf, offset=start).copy()
+               for _, k, dtype, shape, start in layout}
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+        return writer, layout, in_place
+
+    try:
+        writer, layout, in_place = write(y_cols=33)
+        assert in_place and layout[0][4] == 0  # landmarks stacked at the slot's start, not copied there
+        assert writer.block.size == prefetch.batch_bytes(2, 8, 130 * 3 * 4 + 1)
+        prefetch._MAPPED.clear()
+        writer.block.close()
+        os.unlink(f"/dev/shm/{writer.block.name.lstrip('/')}")  # (made untracked, as for the main process to own)
+        writer, layout, _ = write(y_cols=5000)  # 40 kB of tokens: more than the 4 KiB a row reserved
+        assert writer.block.size >= 2 * 4 * 130 * 3 * 4 + 2 * 5000 * 4
+        assert glob.glob(f"/dev/shm/{names}*") == [f"/dev/shm/{writer.block.name.lstrip('/')}"]
+    finally:
+        for path in glob.glob(f"/dev/shm/{names}*"):
+            os.unlink(path)

@@ -42,6 +42,8 @@ Layout = list[tuple[int, str, str, tuple[int, ...], int]]
 #: training left behind (a SIGKILL runs no clean-up) can be told apart and are freed by the next pool that starts
 #: (:func:`sweep`), and a closing pool frees the blocks of tasks that never came back.
 PREFIX = "aslfs-"
+#: Where POSIX shared-memory blocks live (Linux).
+SHM_ROOT = "/dev/shm"
 #: How long the first batch may take (the workers' start: an import of Keras each, seconds).
 STARTUP_TIMEOUT_S = 300
 #: How often a wait for a batch checks that no worker process has died.
@@ -66,7 +68,7 @@ def _worker_init(dataset, names: str) -> None:
         _INIT_ERROR = err
 
 
-def sweep(root: str = "/dev/shm") -> int:
+def sweep(root: str = SHM_ROOT) -> int:
     """Free the blocks of trainings whose main process is gone; returns how many."""
     freed = 0
     for path in Path(root).glob(f"{PREFIX}*"):
@@ -84,10 +86,6 @@ def sweep(root: str = "/dev/shm") -> int:
         except OSError:
             pass
     return freed
-
-
-def _attach(name: str) -> shared_memory.SharedMemory:
-    return shared_memory.SharedMemory(name=name)
 
 
 def _new_block(size: int) -> shared_memory.SharedMemory:
@@ -116,11 +114,11 @@ class _SlotWriter:
 
     def __init__(self, slot: int, name: str | None, max_len: int):
         block = _MAPPED.get(slot)
-        if block is not None and block.name.lstrip("/") != name:  # the main process replaced the slot's block
+        if block is not None and block.name != name:  # the main process replaced the slot's block
             block.close()
             block = None
         if block is None and name is not None:
-            block = _attach(name)
+            block = shared_memory.SharedMemory(name=name)
         self.slot, self.block, self.max_len = slot, block, max_len
         self.offset = 0
         self.placed: dict[int, int] = {}  # id(array) → offset, for the arrays handed out by __call__
@@ -135,10 +133,10 @@ class _SlotWriter:
         assert self.offset == 0, "a slot's block is replaced only before anything is written into it"
         if self.block is not None:
             self.block.close()
-            if self.block.name.lstrip("/") in self.made:  # made in this task, never handed over: free it now
-                Path("/dev/shm", self.block.name.lstrip("/")).unlink(missing_ok=True)  # (not tracked: no unlink())
+            if self.block.name in self.made:  # made in this task, never handed over: free it now
+                Path(SHM_ROOT, self.block.name).unlink(missing_ok=True)  # (not tracked: no unlink())
         self.block = _new_block(max(need, 1))
-        self.made.add(self.block.name.lstrip("/"))
+        self.made.add(self.block.name)
 
     def __call__(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -184,10 +182,9 @@ class _SlotWriter:
         return layout
 
 
-def _make(epoch: int, idx: int, slot: int, name: str | None, size: int) -> tuple[int, str, int, Layout]:
-    """In a worker: batch ``idx`` of ``epoch`` written into slot ``slot`` (block ``name`` of ``size`` bytes, or none
-    yet). Returns the slot, the name and size of its block (a new one when it had none or was too small), and the
-    layout."""
+def _make(epoch: int, idx: int, slot: int, name: str | None) -> tuple[int, str, Layout]:
+    """In a worker: batch ``idx`` of ``epoch`` written into slot ``slot`` (block ``name``, or none yet). Returns the
+    slot, the name of its block (a new one when it had none or was too small), and the layout."""
     if _INIT_ERROR is not None:
         raise RuntimeError(f"loader worker could not start: {_INIT_ERROR}")
     ds = _DATASET
@@ -195,7 +192,7 @@ def _make(epoch: int, idx: int, slot: int, name: str | None, size: int) -> tuple
     writer = _SlotWriter(slot, name, ds.max_len)
     x, y = ds.batch(idx, alloc=writer)
     layout = writer.place(x, y)
-    return slot, writer.block.name.lstrip("/"), writer.block.size, layout
+    return slot, writer.block.name, layout
 
 
 class _Lease:
@@ -204,15 +201,15 @@ class _Lease:
     memory, as JAX on CPU does, keeps the arrays alive while it uses them). It holds the slot's block, so the
     memory stays mapped as long as any array over it lives, even after the pool has closed."""
 
-    def __init__(self, block: shared_memory.SharedMemory, nbytes: int):
+    def __init__(self, block: shared_memory.SharedMemory):
         self.block = block
         address = np.ndarray((1,), np.uint8, buffer=block.buf).ctypes.data
-        self.__array_interface__ = {"data": (address, False), "shape": (nbytes,), "typestr": "|u1", "version": 3}
+        self.__array_interface__ = {"data": (address, False), "shape": (block.size,), "typestr": "|u1", "version": 3}
 
 
-def _lend(slots: "_Slots", slot: int, layout: Layout, nbytes: int) -> tuple[dict, dict]:
+def _lend(slots: "_Slots", slot: int, layout: Layout) -> tuple[dict, dict]:
     """In the main process: the batch in ``slot``, as numpy arrays over the slot's memory (no copy)."""
-    lease = _Lease(slots.blocks[slot], nbytes)
+    lease = _Lease(slots.blocks[slot])
     slots.leased[slot] = weakref.ref(lease)
     weakref.finalize(lease, slots.give_back, slot)
     flat = np.asarray(lease)
@@ -246,17 +243,17 @@ class _Slots:
         if not self.closed:
             self.free.append(slot)
 
-    def task_args(self, slot: int) -> tuple[int, str | None, int]:
+    def task_args(self, slot: int) -> tuple[int, str | None]:
         block = self.blocks[slot]
-        return (slot, None, 0) if block is None else (slot, block.name.lstrip("/"), block.size)
+        return slot, None if block is None else block.name
 
     def adopt(self, slot: int, name: str) -> None:
         """The slot's block after a task (a worker may have replaced it with a larger one: the old is freed)."""
         block = self.blocks[slot]
-        if block is None or block.name.lstrip("/") != name:
+        if block is None or block.name != name:
             if block is not None:
                 _release(block)
-            self.blocks[slot] = _attach(name)
+            self.blocks[slot] = shared_memory.SharedMemory(name=name)
 
     def release_all(self) -> None:
         """Free every block's name; unmap those no batch is lent from (a lent one is unmapped with its lease)."""
@@ -283,7 +280,7 @@ def _frame_bytes(dataset) -> int:
     return int(np.prod(first.shape[1:])) * 4 + 1
 
 
-def check_room(dataset, slots: int, root: str = "/dev/shm") -> None:
+def check_room(dataset, slots: int, root: str = SHM_ROOT) -> None:
     """Raise a one-line error when ``root`` cannot hold ``slots`` batches of ``dataset`` at full length (a worker
     writing past a full /dev/shm is killed by SIGBUS; containers often give it 64 MB)."""
     rows = dataset.batch_size // dataset.process_share[1]
@@ -319,8 +316,8 @@ class SharedMemoryPrefetcher:
         self._pending: dict[tuple[int, int], tuple[int, object]] = {}  # (epoch, batch) → (slot, async result)
         self._finalizer = None
         self._served = False
-        #: batches served, seconds the training process waited for them, seconds it spent lending them out
-        self.stats = {"batches": 0, "wait_s": 0.0, "lend_s": 0.0}
+        #: batches served, and the seconds the training process spent taking them from their slots
+        self.stats = {"batches": 0, "lend_s": 0.0}
 
     def _start(self) -> None:
         sweep()  # what a killed training left behind
@@ -377,19 +374,17 @@ class SharedMemoryPrefetcher:
             if (epoch, ahead) not in self._pending:
                 self._submit(epoch, ahead)
         slot, result = self._pending.pop((epoch, idx))
-        waited = time.perf_counter()
         try:
-            _, name, nbytes, layout = self._wait(result)
+            _, name, layout = self._wait(result)
         except BaseException:
             self._slots.free.append(slot)
             raise
         self._served = True
-        lent = time.perf_counter()
+        start = time.perf_counter()
         self._slots.adopt(slot, name)
-        batch = _lend(self._slots, slot, layout, nbytes)
+        batch = _lend(self._slots, slot, layout)
         self.stats["batches"] += 1
-        self.stats["wait_s"] += lent - waited
-        self.stats["lend_s"] += time.perf_counter() - lent
+        self.stats["lend_s"] += time.perf_counter() - start
         return batch
 
     def close(self) -> None:
@@ -411,10 +406,10 @@ def _settle(task: tuple[int, object], slots: _Slots) -> None:
     slots.free.append(slot)
 
 
-def _shutdown(pool, pending: dict, slots: _Slots, names: str, root: str = "/dev/shm") -> None:
+def _shutdown(pool, pending: dict, slots: _Slots, names: str) -> None:
     pool.terminate()
     pool.join()
     pending.clear()
     slots.release_all()
-    for path in Path(root).glob(f"{names}*"):  # made by a worker whose task never came back
+    for path in Path(SHM_ROOT).glob(f"{names}*"):  # made by a worker whose task never came back
         path.unlink(missing_ok=True)
